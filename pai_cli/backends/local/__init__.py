@@ -1,0 +1,1 @@
+"""The embedded local home: SQLite, a side vector index, a packaged embedder, a key file."""

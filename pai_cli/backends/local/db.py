@@ -1,0 +1,129 @@
+"""The one SQLite file of the local home: WAL, migrations, transactions, error translation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pai_cli.backends.local.migrations import MIGRATIONS
+from pai_cli.errors import BackendError, PaiError
+
+BUSY_TIMEOUT_MS = 15000
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not path.exists()
+        try:
+            self.conn = sqlite3.connect(
+                path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+            )
+            if fresh:
+                os.chmod(path, 0o600)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise BackendError(f"Could not switch {path} to WAL mode (got {mode}).")
+            # FULL: a commit that pai reported is on disk even after a power cut.
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self._depth = 0
+            self._migrate()
+        except sqlite3.Error as e:
+            raise translate(e, path) from e
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        applied = set()
+        has_table = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='migrations'"
+        ).fetchone()
+        if has_table:
+            applied = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        pending = [(n, sql) for n, sql in MIGRATIONS if n not in applied]
+        if not pending:
+            return
+        with self.transaction():
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+            )
+            applied = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in applied:
+                    continue
+                for statement in _statements(sql):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE takes the write lock up front, so two writers queue on
+        busy_timeout instead of failing with 'database is locked' on lock upgrade."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: list) -> sqlite3.Cursor:
+        return self.conn.executemany(sql, rows)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def translate(exc: BaseException, path: Path | None) -> PaiError | None:
+    """A one-line, actionable error for what SQLite raised; None if it is not SQLite's."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    where = f" at {path}" if path else ""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return BackendError(
+            f"The pai database{where} is locked by another program: close other pai "
+            "sessions (or the program holding it) and try again."
+        )
+    if "readonly" in text or "read-only" in text:
+        return BackendError(
+            f"The pai database{where} is read-only: check the permissions of the file and "
+            "its folder (pai needs to write there)."
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return BackendError(
+            f"The pai database{where} is corrupted: move it aside and restore it from a "
+            "backup, or run `pai memory import` of an export into a fresh PAI_HOME."
+        )
+    if "unable to open" in text:
+        return BackendError(
+            f"Cannot open the pai database{where}: check that the folder exists and is "
+            "writable, or set PAI_HOME to another folder."
+        )
+    if "disk" in text and "full" in text:
+        return BackendError(f"The disk holding the pai database{where} is full: free space.")
+    return BackendError(f"The pai database{where} failed: {exc}.")

@@ -1,0 +1,187 @@
+"""Memories in SQLite, with their blinded keyword terms in an FTS5 table of the same file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+
+from pai_cli.backends.local.db import Database
+from pai_cli.core.records import SealedMemory
+
+_COLS = (
+    "rowid, id, user_id, content, category, created_at, updated_at, expires_at, pinned, "
+    "source_conversation, source_message"
+)
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+def _row(r: tuple) -> SealedMemory:
+    return SealedMemory(
+        id=r[1], user_id=r[2], content=bytes(r[3]), category=r[4], created_at=r[5],
+        updated_at=r[6], expires_at=r[7], pinned=bool(r[8]), terms="",
+        source_conversation=r[9], source_message=r[10],
+    )
+
+
+class SqliteMemoryStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self.db.transaction()
+
+    def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
+        inserted = []
+        with self.db.transaction():
+            for m in memories:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO memories (id, user_id, content, category, created_at, "
+                    "updated_at, expires_at, pinned, source_conversation, source_message) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (m.id, m.user_id, m.content, m.category, m.created_at, m.updated_at,
+                     m.expires_at, int(m.pinned), m.source_conversation, m.source_message),
+                )
+                if cur.rowcount:
+                    self.db.execute(
+                        "INSERT INTO memory_terms (rowid, terms) VALUES (?, ?)",
+                        (cur.lastrowid, m.terms),
+                    )
+                    inserted.append(m.id)
+        return inserted
+
+    def update(self, memory: SealedMemory) -> None:
+        m = memory
+        with self.db.transaction():
+            row = self.db.execute(
+                "SELECT rowid FROM memories WHERE id = ? AND user_id = ?", (m.id, m.user_id)
+            ).fetchone()
+            if row is None:
+                return
+            self.db.execute(
+                "UPDATE memories SET content = ?, category = ?, updated_at = ?, expires_at = ?, "
+                "pinned = ? WHERE rowid = ?",
+                (m.content, m.category, m.updated_at, m.expires_at, int(m.pinned), row[0]),
+            )
+            self.db.execute(
+                "UPDATE memory_terms SET terms = ? WHERE rowid = ?", (m.terms, row[0])
+            )
+
+    def get(self, user_id: str, memory_id: str, now: float) -> SealedMemory | None:
+        r = self.db.execute(
+            f"SELECT {_COLS} FROM memories WHERE id = ? AND user_id = ? AND {_LIVE}",
+            (memory_id, user_id, now),
+        ).fetchone()
+        return _row(r) if r else None
+
+    def get_many(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT {_COLS} FROM memories WHERE id IN ({marks}) AND user_id = ? AND {_LIVE}",
+            (*ids, user_id, now),
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
+        exact = self.db.execute(
+            f"SELECT id FROM memories WHERE id = ? AND user_id = ? AND {_LIVE}",
+            (id_or_prefix, user_id, now),
+        ).fetchone()
+        if exact:
+            return [exact[0]]
+        if len(id_or_prefix) < 4:
+            return []
+        # Range scan on the unique index instead of LIKE, whose wildcards users could type.
+        upper = id_or_prefix[:-1] + chr(ord(id_or_prefix[-1]) + 1)
+        rows = self.db.execute(
+            f"SELECT id FROM memories WHERE id >= ? AND id < ? AND user_id = ? AND {_LIVE} "
+            "LIMIT 10", (id_or_prefix, upper, user_id, now),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def list(
+        self, user_id: str, now: float, category: str | None, limit: int | None
+    ) -> list[SealedMemory]:
+        where = f"user_id = ? AND {_LIVE}"
+        params: list = [user_id, now]
+        if category:
+            where += " AND category = ?"
+            params.append(category)
+        sql = f"SELECT {_COLS} FROM memories WHERE {where} ORDER BY created_at DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_row(r) for r in self.db.execute(sql, params)]
+
+    def iter_all(self, user_id: str, now: float, batch: int = 1000) -> Iterator[SealedMemory]:
+        # Keyset pages, not one open cursor: callers may write between pages.
+        last = 0
+        while True:
+            rows = self.db.execute(
+                f"SELECT {_COLS} FROM memories WHERE user_id = ? AND {_LIVE} AND rowid > ? "
+                "ORDER BY rowid LIMIT ?", (user_id, now, last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield from (_row(r) for r in rows)
+
+    def count(self, user_id: str, now: float) -> int:
+        return self.db.execute(
+            f"SELECT count(*) FROM memories WHERE user_id = ? AND {_LIVE}", (user_id, now)
+        ).fetchone()[0]
+
+    def _delete_rows(self, where: str, params: tuple) -> list[tuple[str, str]]:
+        with self.db.transaction():
+            rows = self.db.execute(
+                f"SELECT rowid, user_id, id FROM memories WHERE {where}", params
+            ).fetchall()
+            if rows:
+                self.db.executemany(
+                    "DELETE FROM memory_terms WHERE rowid = ?", [(r[0],) for r in rows]
+                )
+                self.db.executemany("DELETE FROM memories WHERE rowid = ?", [(r[0],) for r in rows])
+        return [(r[1], r[2]) for r in rows]
+
+    def delete(self, user_id: str, memory_id: str) -> bool:
+        return bool(self._delete_rows("id = ? AND user_id = ?", (memory_id, user_id)))
+
+    def delete_all(self, user_id: str) -> list[str]:
+        return [m for _, m in self._delete_rows("user_id = ?", (user_id,))]
+
+    def purge_expired(self, now: float) -> list[tuple[str, str]]:
+        return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
+
+    def keyword_search(
+        self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float
+    ) -> list[tuple[str, float]]:
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        # Terms are blinded with a per-user key, so another user's rows cannot match; the
+        # join still scopes by user_id so that no code path depends on that alone.
+        sql = (
+            "SELECT m.id, -f.rank FROM (SELECT rowid, rank FROM memory_terms "
+            "WHERE memory_terms MATCH ? ORDER BY rank LIMIT ?) f "
+            "JOIN memories m ON m.rowid = f.rowid "
+            "WHERE m.user_id = ? AND (m.expires_at IS NULL OR m.expires_at > ?)"
+        )
+        params: list = [match, k if not category else k * 4, user_id, now]
+        if category:
+            sql += " AND m.category = ?"
+            params.append(category)
+        sql += " ORDER BY f.rank LIMIT ?"
+        params.append(k)
+        return [(r[0], float(r[1])) for r in self.db.execute(sql, params)]
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row and row[0] != "" else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value),
+            )

@@ -1,0 +1,104 @@
+"""`pai key backup|restore|path`: the master key that every memory depends on."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
+from pai_cli.errors import ConfigError, InputError
+
+app = typer.Typer(
+    help="Back up and restore the master key (lose it and every memory is lost).\n\n"
+    "Example: pai key backup ~/pai-key.json",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _passphrase(confirm: bool) -> str:
+    env = os.environ.get("PAI_KEY_PASSPHRASE")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise InputError("No terminal to ask for a passphrase: set PAI_KEY_PASSPHRASE.")
+    first = getpass.getpass("Passphrase: ")
+    if confirm and getpass.getpass("Again: ") != first:
+        raise InputError("The passphrases differ: try again.")
+    return first
+
+
+@app.command("path")
+def path(user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+    """Where the master key lives.
+
+    Example: pai key path
+    """
+    _, out, settings = setup(user, as_json, output)
+    out.emit({"path": str(settings.key_path)}) if out.json else out.line(str(settings.key_path))
+
+
+@app.command("backup")
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the wrapped key.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE.")] = False,
+    user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
+) -> None:
+    """Write the master key, encrypted with a passphrase (scrypt + AES-256-GCM).
+
+    The passphrase is asked for (or read from PAI_KEY_PASSPHRASE). Example:
+    pai key backup ~/Dropbox/pai-key.json
+    """
+    from pai_cli.backends.local import keyfile
+
+    wiring, out, settings = setup(user, as_json, output)
+    if file.exists() and not force:
+        raise InputError(f"{file} exists: choose another file or pass --force.")
+    wiring.cipher  # noqa: B018 - makes the key on first use, checks it against the database
+    key = keyfile.read_key(settings.key_path)
+    assert key is not None
+    doc = keyfile.backup(key, _passphrase(confirm=True))
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(doc)
+    wiring.notices.clear()
+    info = {"backup": str(file), "fingerprint": keyfile.fingerprint(key)}
+    out.emit(info) if out.json else out.note(
+        f"Key backed up to {file} (fingerprint {info['fingerprint']}). Keep the passphrase apart."
+    )
+
+
+@app.command("restore")
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file made by `pai key backup`.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a different existing key.")] = False,
+    user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
+) -> None:
+    """Put a backed-up master key in place (on a new machine, or after losing it).
+
+    Example: pai key restore ~/Dropbox/pai-key.json
+    """
+    from pai_cli.backends.local import keyfile
+
+    _, out, settings = setup(user, as_json, output)
+    try:
+        document = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise InputError(f"Cannot read {file}: give the file `pai key backup` wrote.") from None
+    key = keyfile.restore(document, _passphrase(confirm=False))
+    current = keyfile.read_key(settings.key_path) if settings.key_path.exists() else None
+    if current is not None and current != key and not force:
+        raise ConfigError(
+            f"A different master key is already at {settings.key_path}: move it aside or pass "
+            "--force (data encrypted with it would become unreadable)."
+        )
+    keyfile.write_key(settings.key_path, key)
+    info = {"restored": str(settings.key_path), "fingerprint": keyfile.fingerprint(key)}
+    out.emit(info) if out.json else out.note(
+        f"Master key restored to {settings.key_path} (fingerprint {info['fingerprint']})."
+    )

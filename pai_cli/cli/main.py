@@ -1,0 +1,101 @@
+"""The `pai` entry point: the root app, global flags and the one error handler."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from pai_cli import __version__
+from pai_cli.cli import chat, conversations, key, memory, search
+
+app = typer.Typer(
+    name="pai",
+    help="pai: a personal AI agent for the command line that remembers.\n\n"
+    "Examples:\n\n"
+    "  pai memory add \"My daughter Maya starts school in September\"\n\n"
+    "  pai search \"when does school start\"\n\n"
+    "  pai chat",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(memory.app, name="memory")
+app.command("search")(search.search)
+app.command("chat")(chat.chat)
+app.add_typer(conversations.app, name="conversations")
+app.add_typer(key.app, name="key")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"pai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks (also PAI_DEBUG=1; any position).")
+    ] = False,
+) -> None:
+    """pai: a personal AI agent for the command line that remembers."""
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"pai: error: {message}\n")
+
+
+def run(argv: list[str] | None = None) -> None:
+    from pai_cli.cli.common import opened
+    from pai_cli.errors import ExitCode, PaiError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("PAI_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    code: int = ExitCode.OK
+    try:
+        app(args=args, prog_name="pai")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        _error("interrupted.")
+        code = ExitCode.INTERRUPTED
+    except PaiError as e:
+        if debug:
+            raise
+        for detail in e.details:
+            sys.stderr.write(f"  {detail}\n")
+        _error(e.message)
+        code = e.exit_code
+    except Exception as e:  # noqa: BLE001 - the one place that turns crashes into one line
+        if debug:
+            raise
+        from pai_cli.config import translate_error
+
+        settings = opened()[-1].settings if opened() else None
+        known = translate_error(e, settings)
+        if known is not None:
+            _error(known.message)
+            code = known.exit_code
+        else:
+            _error(f"unexpected {type(e).__name__}: {e} (run again with --debug for details).")
+            code = ExitCode.BACKEND
+    finally:
+        for wiring in opened():
+            for notice in wiring.notices:
+                sys.stderr.write(f"pai: {notice}\n")
+            wiring.notices.clear()
+            wiring.close()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

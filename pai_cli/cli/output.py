@@ -1,0 +1,135 @@
+"""Rendering: JSON for scripts, rich tables for people, plain text when piped.
+
+Data goes to stdout, everything else (progress, notices, errors) to stderr. NO_COLOR is
+honoured. rich is imported only when a table is actually drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from pai_cli.core.records import ConversationInfo, Memory, Message, SearchHit, iso
+from pai_cli.errors import InputError
+
+MODES = ("json", "table", "text")
+
+
+def _short(text: str, width: int = 80) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+@dataclass
+class Out:
+    mode: str
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @classmethod
+    def choose(cls, as_json: bool, output: str | None, default: str | None = None) -> Out:
+        mode = "json" if as_json else (output or default)
+        if mode is None:
+            mode = "table" if sys.stdout.isatty() else "text"
+        mode = mode.lower()
+        if mode not in MODES:
+            raise InputError(f"Unknown output {mode!r}: use one of {', '.join(MODES)}.")
+        return cls(mode)
+
+    @property
+    def json(self) -> bool:
+        return self.mode == "json"
+
+    @property
+    def color(self) -> bool:
+        return "NO_COLOR" not in os.environ and self.stdout.isatty()
+
+    # -- primitives ----------------------------------------------------------------------
+    def emit(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        self.stdout.flush()
+
+    def line(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def note(self, text: str) -> None:
+        """Human-facing status on stderr, so stdout stays pure data."""
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if self.mode != "table":
+            for row in rows:
+                self.line("\t".join("" if c is None else str(c) for c in row))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False, header_style="bold")
+        for col in columns:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if c is None else str(c) for c in row))
+        Console(file=self.stdout, no_color=not self.color, highlight=False).print(table)
+
+    # -- records -------------------------------------------------------------------------
+    def memories(self, items: Sequence[Memory]) -> None:
+        if self.json:
+            self.emit([m.to_dict() for m in items])
+            return
+        if not items:
+            self.note("No memories.")
+            return
+        self.table(
+            None, ["id", "category", "created", "pin", "content"],
+            [(m.id, m.category, iso(m.created_at), "yes" if m.pinned else "",
+              m.content if self.mode == "text" else _short(m.content)) for m in items],
+        )
+
+    def memory(self, m: Memory) -> None:
+        if self.json:
+            self.emit(m.to_dict())
+            return
+        for key, value in m.to_dict().items():
+            if key != "content" and value is not None:
+                self.line(f"{key}: {value}")
+        self.line("")
+        self.line(m.content)
+
+    def hits(self, items: Sequence[SearchHit]) -> None:
+        if self.json:
+            self.emit([h.to_dict() for h in items])
+            return
+        if not items:
+            self.note("No matching memories.")
+            return
+        self.table(
+            None, ["#", "score", "id", "category", "content"],
+            [(i, f"{h.score:.4f}", h.memory.id, h.memory.category,
+              h.memory.content if self.mode == "text" else _short(h.memory.content, 90))
+             for i, h in enumerate(items, 1)],
+        )
+
+    def conversations(self, items: Sequence[ConversationInfo]) -> None:
+        if self.json:
+            self.emit([c.to_dict() for c in items])
+            return
+        if not items:
+            self.note("No conversations.")
+            return
+        self.table(
+            None, ["id", "started", "last", "messages"],
+            [(c.id, iso(c.created_at), iso(c.updated_at), c.messages) for c in items],
+        )
+
+    def messages(self, items: Sequence[Message]) -> None:
+        if self.json:
+            self.emit([m.to_dict() for m in items])
+            return
+        for m in items:
+            self.line(f"[{iso(m.created_at)}] {m.role}: {m.content}")

@@ -1,0 +1,105 @@
+"""The interactive `pai chat` loop on prompt-toolkit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.history import History
+from prompt_toolkit.key_binding import KeyBindings
+
+from pai_cli.core.chat import ChatService, new_conversation_id
+from pai_cli.core.records import TurnResult
+from pai_cli.errors import PaiError
+
+HELP = """Type a message and press Enter. Esc then Enter inserts a newline.
+  /new      start a new conversation
+  /id       show the current conversation id
+  /help     this help
+  exit      leave (or Ctrl-D); Ctrl-C clears the line"""
+
+
+class InputStore(Protocol):
+    def load(self) -> Iterable[str]: ...
+    def append(self, entry: str) -> None: ...
+
+
+class StoredHistory(History):
+    """prompt-toolkit history kept in pai's encrypted store, not in a plaintext file."""
+
+    def __init__(self, store: InputStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def load_history_strings(self) -> Iterable[str]:
+        return self.store.load()
+
+    def store_string(self, string: str) -> None:
+        self.store.append(string)
+
+
+def _bindings() -> KeyBindings:
+    kb = KeyBindings()
+
+    @kb.add("escape", "enter")
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return kb
+
+
+def run_repl(
+    chat: ChatService,
+    user_id: str,
+    conversation_id: str | None,
+    history: InputStore,
+    render: Callable[[TurnResult], None],
+    say: Callable[[str], None],
+    pt_input: Any = None,
+    pt_output: Any = None,
+) -> str:
+    """Returns the conversation id the session ended in."""
+    session: PromptSession[str] = PromptSession(
+        history=StoredHistory(history),
+        auto_suggest=AutoSuggestFromHistory(),
+        key_bindings=_bindings(),
+        input=pt_input,
+        output=pt_output,
+    )
+    current = conversation_id or new_conversation_id()
+    say(f"pai chat: conversation {current}. Type /help for help, exit to leave.")
+    while True:
+        try:
+            line = session.prompt("you> ")
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("exit", "quit", "/exit", "/quit"):
+            break
+        if text == "/help":
+            say(HELP)
+            continue
+        if text == "/new":
+            current = new_conversation_id()
+            say(f"Started conversation {current}.")
+            continue
+        if text == "/id":
+            say(current)
+            continue
+        if text.startswith("/") and " " not in text:
+            say(f"Unknown command {text}: type /help.")
+            continue
+        try:
+            result = chat.turn(user_id, line, current)
+        except PaiError as e:
+            say(f"error: {e.message}")
+            continue
+        render(result)
+        chat.remember_pending(user_id)
+    return current

@@ -1,0 +1,251 @@
+"""Settings (flags > PAI_* env > config file > defaults) and the one place that wires
+adapters into services."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pai_cli.errors import ConfigError, InputError, PaiError
+
+if TYPE_CHECKING:
+    from pai_cli.backends.local.cipher import LocalCipher
+    from pai_cli.backends.local.db import Database
+    from pai_cli.core.chat import ChatService
+    from pai_cli.core.memory_service import MemoryService
+    from pai_cli.ports import Clock
+
+APP = "pai"
+_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+_KEYS: dict[str, type] = {
+    "user": str,
+    "memory_ttl_days": float,
+    "conversation_ttl_days": float,
+    "default_category": str,
+    "recall_k": int,
+    "output": str,
+}
+
+
+def default_home() -> Path:
+    env = os.environ.get("PAI_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP, appauthor=False))
+
+
+def config_path(home: Path) -> Path:
+    env = os.environ.get("PAI_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    if os.environ.get("PAI_HOME"):
+        return home / "config.toml"
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP, appauthor=False)) / "config.toml"
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"The config file {path} is not valid TOML ({e}): fix or remove it.") from None
+    except OSError as e:
+        raise ConfigError(f"Cannot read the config file {path}: {e.strerror}.") from None
+    for key, value in data.items():
+        want = _KEYS.get(key)
+        if want is None:
+            raise ConfigError(
+                f"Unknown setting {key!r} in {path}: known settings are {', '.join(_KEYS)}."
+            )
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want) or isinstance(value, bool):
+            raise ConfigError(f"Setting {key!r} in {path} must be a {want.__name__}.")
+        data[key] = value
+    return data
+
+
+def check_user(user: str) -> str:
+    if not _USER.fullmatch(user):
+        raise InputError(
+            f"User name {user!r} is not valid: use 1-64 letters, digits, '.', '_', '@', '+' or '-'."
+        )
+    return user
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    config_file: Path
+    user: str
+    memory_ttl_days: float = 365.0
+    conversation_ttl_days: float = 7.0
+    default_category: str = "general"
+    recall_k: int = 5
+    output: str | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "pai.db"
+
+    @property
+    def key_path(self) -> Path:
+        env = os.environ.get("PAI_MASTER_KEY_FILE")
+        return Path(env).expanduser() if env else self.home / "master.key"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+
+def load_settings(user: str | None = None) -> Settings:
+    home = default_home()
+    path = config_path(home)
+    data = read_config(path)
+    chosen = user or os.environ.get("PAI_USER") or data.pop("user", None) or _os_user()
+    data.pop("user", None)
+    return Settings(home=home, config_file=path, user=check_user(chosen), **data)
+
+
+def _os_user() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "default"
+    return re.sub(r"[^A-Za-z0-9._@+-]", "_", name) or "default"
+
+
+@dataclass
+class Wiring:
+    """Builds each adapter once, on first use, so a command pays only for what it touches."""
+
+    settings: Settings
+    clock: Clock = field(default=time.time)
+    notices: list[str] = field(default_factory=list)
+
+    @cached_property
+    def db(self) -> Database:
+        from pai_cli.backends.local.db import Database
+
+        return Database(self.settings.db_path)
+
+    @cached_property
+    def cipher(self) -> LocalCipher:
+        from pai_cli.backends.local import keyfile
+        from pai_cli.backends.local.cipher import LocalCipher
+        from pai_cli.backends.local.memory_store import SqliteMemoryStore
+
+        path = self.settings.key_path
+        meta = SqliteMemoryStore(self.db)
+        key = keyfile.read_key(path)
+        if key is None:
+            if self.db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone():
+                raise ConfigError(
+                    f"The master key is missing (expected at {path}) but this database holds "
+                    "encrypted data: restore it with `pai key restore FILE`."
+                )
+            key = keyfile.new_key()
+            keyfile.write_key(path, key)
+            self.notices.append(
+                f"pai created your master key at {path}. Back it up now with "
+                "`pai key backup FILE`: without it your memories cannot be read."
+            )
+        stored = meta.get_meta("master_key_fingerprint")
+        actual = keyfile.fingerprint(key)
+        if stored is None:
+            meta.set_meta("master_key_fingerprint", actual)
+        elif stored != actual:
+            raise ConfigError(
+                f"The master key at {path} is not the one this database was encrypted with: "
+                "restore the right key with `pai key restore FILE`."
+            )
+        return LocalCipher(self.db, key, str(path))
+
+    @cached_property
+    def embedder(self) -> Any:
+        from pai_cli.backends.local.embedder import WordLlamaEmbedder
+
+        return WordLlamaEmbedder()
+
+    @cached_property
+    def memories(self) -> MemoryService:
+        from pai_cli.backends.local.embedder import DIM
+        from pai_cli.backends.local.memory_store import SqliteMemoryStore
+        from pai_cli.backends.local.vector_index import UsearchVectorIndex
+        from pai_cli.core.memory_service import MemoryService, MemorySettings
+
+        s = self.settings
+        return MemoryService(
+            store=SqliteMemoryStore(self.db),
+            index=UsearchVectorIndex(self.db, s.index_dir, DIM),
+            embedder=_Lazy(lambda: self.embedder, DIM),
+            cipher=self.cipher,
+            clock=self.clock,
+            settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
+        )
+
+    @cached_property
+    def chat(self) -> ChatService:
+        from pai_cli.backends.local.conversation_store import SqliteConversationStore
+        from pai_cli.backends.local.job_queue import SqliteJobQueue
+        from pai_cli.core.chat import ChatService, ChatSettings
+
+        s = self.settings
+        return ChatService(
+            memories=self.memories,
+            conversations=SqliteConversationStore(self.db),
+            queue=SqliteJobQueue(self.db),
+            cipher=self.cipher,
+            clock=self.clock,
+            model=None,
+            settings=ChatSettings(conversation_ttl_days=s.conversation_ttl_days,
+                                  recall_k=s.recall_k),
+        )
+
+    def purge_expired(self) -> None:
+        """Expired rows are deleted, not only hidden; done on write commands."""
+        from pai_cli.backends.local.conversation_store import SqliteConversationStore
+
+        self.memories.purge_expired()
+        SqliteConversationStore(self.db).purge_expired(self.clock())
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()
+
+
+class _Lazy:
+    """The embedder's id without loading its weights: commands that never embed stay fast."""
+
+    def __init__(self, make: Any, dim: int) -> None:
+        from pai_cli.backends.local.embedder import MODEL_ID
+
+        self._make = make
+        self.model_id = MODEL_ID
+        self.dim = dim
+
+    def embed(self, texts: Any) -> Any:
+        return self._make().embed(texts)
+
+
+def translate_error(exc: BaseException, settings: Settings | None) -> PaiError | None:
+    """Backend exceptions as one-line PaiErrors; None when the exception is not theirs."""
+    import sys
+
+    if "sqlite3" in sys.modules:
+        from pai_cli.backends.local.db import translate
+
+        return translate(exc, settings.db_path if settings else None)
+    return None

@@ -1,0 +1,1 @@
+"""The agent's logic: records, memory service, retrieval, the chat turn. No SDK imports."""

@@ -1,0 +1,85 @@
+"""Reading JSONL import files: validate every line before anything is written."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from pai_cli.core import text
+from pai_cli.core.records import ImportRecord
+from pai_cli.errors import InputError
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def _timestamp(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("created_at must be an ISO 8601 date or a Unix time")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    raise ValueError("created_at must be an ISO 8601 date or a Unix time")
+
+
+def parse_line(raw: bytes, number: int, default_category: str) -> ImportRecord:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not valid UTF-8 (byte {e.start})") from None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object with a \"content\" field")
+    content = obj.get("content")
+    if not isinstance(content, str):
+        raise ValueError("\"content\" is missing or not a string")
+    try:
+        content = text.clean_text(content, "content")
+        category = obj.get("category")
+        if category is not None and not isinstance(category, str):
+            raise ValueError("\"category\" must be a string")
+        category = text.clean_category(category, default_category)
+    except InputError as e:
+        raise ValueError(e.message) from None
+    created = obj.get("created_at")
+    try:
+        created_at = None if created is None else _timestamp(created)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError("\"created_at\" must be an ISO 8601 date or a Unix time") from None
+    memory_id = obj.get("id")
+    if memory_id is not None and (not isinstance(memory_id, str) or not _ID.fullmatch(memory_id)):
+        raise ValueError("\"id\" must be 1-128 letters, digits, '.', '_', ':' or '-'")
+    pinned = obj.get("pinned", True)
+    if not isinstance(pinned, bool):
+        raise ValueError("\"pinned\" must be true or false")
+    return ImportRecord(number, content, category, created_at, memory_id, pinned)
+
+
+def parse_jsonl(lines: Iterable[bytes], default_category: str = "general") -> list[ImportRecord]:
+    """Every line checked; raises one InputError listing each bad line by number."""
+    records: list[ImportRecord] = []
+    errors: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        try:
+            records.append(parse_line(raw, number, default_category))
+        except ValueError as e:
+            errors.append(f"line {number}: {e}")
+    if errors:
+        raise InputError(
+            f"Nothing imported: {len(errors)} bad line(s) (listed above). Fix them and run again.",
+            details=errors,
+        )
+    if not records:
+        raise InputError("Nothing to import: the file has no lines with a \"content\" field.")
+    return records

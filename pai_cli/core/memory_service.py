@@ -1,0 +1,346 @@
+"""Long-term memory: add, read, change, forget, search, import, export, reindex."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from pai_cli.core import text
+from pai_cli.core.fusion import fuse
+from pai_cli.core.records import ImportRecord, Memory, SealedMemory, SearchHit
+from pai_cli.errors import InputError, ModelMismatch, NotFound
+from pai_cli.ports import Cipher, Clock, Embedder, MemoryStore, Progress, VectorIndex
+
+KIND = "memory"
+DAY = 86400.0
+_IMPORT_NS = uuid.UUID("6f1d8c52-3b1e-4c59-9a63-2f0f3d1c7a10")
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    ttl_days: float = 365.0
+    default_category: str = "general"
+    candidates: int = 30
+    """How many keyword and vector candidates feed the fusion; more helps recall, costs time."""
+
+
+def new_memory_id() -> str:
+    return f"mem-{uuid.uuid4()}"
+
+
+def derived_memory_id(*parts: str) -> str:
+    """A stable id for a memory made from other data, so writing it twice is a no-op."""
+    return f"mem-{uuid.uuid5(_IMPORT_NS, chr(31).join(parts))}"
+
+
+class MemoryService:
+    def __init__(
+        self,
+        store: MemoryStore,
+        index: VectorIndex,
+        embedder: Embedder,
+        cipher: Cipher,
+        clock: Clock,
+        settings: MemorySettings | None = None,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.cipher = cipher
+        self.clock = clock
+        self.settings = settings or MemorySettings()
+
+    # -- model bookkeeping -------------------------------------------------------------
+    @property
+    def model_tag(self) -> str:
+        return f"{self.embedder.model_id}:{self.embedder.dim}"
+
+    def _model_key(self, user_id: str) -> str:
+        return f"embed_model:{user_id}"
+
+    def check_model(self, user_id: str) -> None:
+        built = self.store.get_meta(self._model_key(user_id))
+        if built is not None and built != self.model_tag:
+            raise ModelMismatch(
+                f"Your memories were indexed with {built}, but pai now embeds with "
+                f"{self.model_tag}. Run `pai memory reindex` to rebuild the index."
+            )
+
+    def _claim_model(self, user_id: str) -> None:
+        self.check_model(user_id)
+        if self.store.get_meta(self._model_key(user_id)) is None:
+            self.store.set_meta(self._model_key(user_id), self.model_tag)
+
+    # -- sealing -----------------------------------------------------------------------
+    def _expiry(self, created_at: float, pinned: bool) -> float | None:
+        return None if pinned else created_at + self.settings.ttl_days * DAY
+
+    def _seal(self, m: Memory) -> SealedMemory:
+        blob = self.cipher.seal(m.user_id, KIND, m.id, m.content)
+        terms = " ".join(self.cipher.blind(m.user_id, text.terms(m.content)))
+        return SealedMemory(
+            id=m.id,
+            user_id=m.user_id,
+            content=blob,
+            category=m.category,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+            expires_at=m.expires_at,
+            pinned=m.pinned,
+            terms=terms,
+            source_conversation=m.source_conversation,
+            source_message=m.source_message,
+        )
+
+    def _open(self, s: SealedMemory) -> Memory:
+        return Memory(
+            id=s.id,
+            user_id=s.user_id,
+            content=self.cipher.open(s.user_id, KIND, s.id, s.content),
+            category=s.category,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            expires_at=s.expires_at,
+            pinned=s.pinned,
+            source_conversation=s.source_conversation,
+            source_message=s.source_message,
+        )
+
+    def _write(self, memories: Sequence[Memory]) -> list[str]:
+        """Store and index memories in one transaction; existing ids are skipped."""
+        if not memories:
+            return []
+        vectors = self.embedder.embed([m.content for m in memories])
+        sealed = [self._seal(m) for m in memories]
+        user_id = memories[0].user_id
+        with self.store.transaction():
+            self._claim_model(user_id)
+            inserted = set(self.store.insert(sealed))
+            self.index.upsert(
+                user_id,
+                [(m.id, m.category, v) for m, v in zip(memories, vectors, strict=True)
+                 if m.id in inserted],
+            )
+        return [m.id for m in memories if m.id in inserted]
+
+    # -- commands ----------------------------------------------------------------------
+    def add(
+        self,
+        user_id: str,
+        content: str,
+        category: str | None = None,
+        pinned: bool = True,
+        source_conversation: str | None = None,
+        source_message: str | None = None,
+        memory_id: str | None = None,
+    ) -> Memory:
+        content = text.clean_text(content, "memory")
+        now = self.clock()
+        memory = Memory(
+            id=memory_id or new_memory_id(),
+            user_id=user_id,
+            content=content,
+            category=text.clean_category(category, self.settings.default_category),
+            created_at=now,
+            updated_at=now,
+            expires_at=self._expiry(now, pinned),
+            pinned=pinned,
+            source_conversation=source_conversation,
+            source_message=source_message,
+        )
+        self._write([memory])
+        return memory
+
+    def resolve(self, user_id: str, id_or_prefix: str) -> str:
+        wanted = id_or_prefix.strip()
+        if not wanted:
+            raise InputError("The memory id is empty: give an id from `pai memory list`.")
+        matches = self.store.resolve_id(user_id, wanted, self.clock())
+        if not matches:
+            raise NotFound(f"No memory {wanted!r} for user {user_id!r}: see `pai memory list`.")
+        if len(matches) > 1:
+            raise InputError(
+                f"{wanted!r} matches {len(matches)} memories: give more of the id."
+            )
+        return matches[0]
+
+    def get(self, user_id: str, id_or_prefix: str) -> Memory:
+        memory_id = self.resolve(user_id, id_or_prefix)
+        sealed = self.store.get(user_id, memory_id, self.clock())
+        if sealed is None:
+            raise NotFound(f"No memory {id_or_prefix!r} for user {user_id!r}.")
+        return self._open(sealed)
+
+    def list(self, user_id: str, category: str | None = None, limit: int | None = 50) -> list[Memory]:
+        if limit is not None and limit < 1:
+            raise InputError("--limit must be at least 1.")
+        cat = text.clean_category(category) if category else None
+        return [self._open(s) for s in self.store.list(user_id, self.clock(), cat, limit)]
+
+    def _rewrite(self, old: Memory, new: Memory) -> Memory:
+        vector = self.embedder.embed([new.content])[0]
+        with self.store.transaction():
+            self._claim_model(new.user_id)
+            self.store.update(self._seal(new))
+            if new.content != old.content or new.category != old.category:
+                self.index.upsert(new.user_id, [(new.id, new.category, vector)])
+        return new
+
+    def edit(self, user_id: str, id_or_prefix: str, content: str) -> Memory:
+        content = text.clean_text(content, "memory")
+        old = self.get(user_id, id_or_prefix)
+        now = self.clock()
+        return self._rewrite(old, replace(old, content=content, updated_at=now))
+
+    def set_pinned(self, user_id: str, id_or_prefix: str, pinned: bool) -> Memory:
+        old = self.get(user_id, id_or_prefix)
+        now = self.clock()
+        new = replace(
+            old, pinned=pinned, updated_at=now,
+            # An unpinned memory's year starts now: unpinning must not delete it on the spot.
+            expires_at=self._expiry(now, pinned),
+        )
+        with self.store.transaction():
+            self.store.update(self._seal(new))
+        return new
+
+    def forget(self, user_id: str, id_or_prefix: str) -> str:
+        memory_id = self.resolve(user_id, id_or_prefix)
+        with self.store.transaction():
+            self.store.delete(user_id, memory_id)
+            self.index.delete(user_id, [memory_id])
+        return memory_id
+
+    def forget_all(self, user_id: str) -> int:
+        with self.store.transaction():
+            gone = self.store.delete_all(user_id)
+            self.index.delete_user(user_id)
+            self.store.set_meta(self._model_key(user_id), "")
+        return len(gone)
+
+    def purge_expired(self) -> int:
+        now = self.clock()
+        with self.store.transaction():
+            gone = self.store.purge_expired(now)
+            by_user: dict[str, list[str]] = {}
+            for user_id, memory_id in gone:
+                by_user.setdefault(user_id, []).append(memory_id)
+            for user_id, ids in by_user.items():
+                self.index.delete(user_id, ids)
+        return len(gone)
+
+    def count(self, user_id: str) -> int:
+        return self.store.count(user_id, self.clock())
+
+    # -- search ------------------------------------------------------------------------
+    def search(
+        self, user_id: str, query: str, k: int = 5, category: str | None = None,
+        mode: str = "hybrid",
+    ) -> list[SearchHit]:
+        query = text.clean_text(query, "query")
+        if k < 1:
+            raise InputError("-n must be at least 1.")
+        cat = text.clean_category(category) if category else None
+        self.check_model(user_id)
+        now = self.clock()
+        n = max(self.settings.candidates, k)
+        keyword: list[tuple[str, float]] = []
+        vector: list[tuple[str, float]] = []
+        if mode in ("hybrid", "keyword"):
+            blinded = self.cipher.blind(user_id, dict.fromkeys(text.terms(query)))
+            if blinded:
+                keyword = self.store.keyword_search(user_id, blinded, n, cat, now)
+        if mode in ("hybrid", "vector"):
+            vec = self.embedder.embed([query])[0]
+            vector = self.index.query(user_id, vec, n, cat)
+        fused = fuse(keyword, vector, n)
+        hits: list[SearchHit] = []
+        # Rows gone since the index was written (forgotten, expired) simply do not come back.
+        for start in range(0, len(fused), k):
+            chunk = fused[start:start + k]
+            found = {s.id: s for s in self.store.get_many(user_id, [f.memory_id for f in chunk], now)}
+            for f in chunk:
+                s = found.get(f.memory_id)
+                if s is None or (cat and s.category != cat):
+                    continue
+                hits.append(SearchHit(self._open(s), f.score, f.keyword_rank, f.vector_rank,
+                                      f.vector_score))
+                if len(hits) == k:
+                    return hits
+        return hits
+
+    # -- import / export / reindex -----------------------------------------------------
+    def export(self, user_id: str) -> Iterator[Memory]:
+        for sealed in self.store.iter_all(user_id, self.clock()):
+            yield self._open(sealed)
+
+    def import_records(
+        self,
+        user_id: str,
+        records: Sequence[ImportRecord],
+        batch_size: int = 500,
+        on_batch: Callable[[int, int, int], None] | None = None,
+    ) -> tuple[int, int]:
+        """Write validated records in all-or-nothing batches. Returns (added, skipped).
+
+        on_batch(done, added, total) runs after each batch is committed, never before.
+        """
+        now = self.clock()
+        added = skipped = done = 0
+        for start in range(0, len(records), batch_size):
+            batch = []
+            for r in records[start:start + batch_size]:
+                created = r.created_at if r.created_at is not None else now
+                batch.append(Memory(
+                    id=r.id or derived_memory_id(user_id, r.content, str(r.created_at)),
+                    user_id=user_id,
+                    content=r.content,
+                    category=r.category,
+                    created_at=created,
+                    updated_at=created,
+                    expires_at=self._expiry(created, r.pinned),
+                    pinned=r.pinned,
+                ))
+            unique = list({m.id: m for m in batch}.values())
+            inserted = self._write(unique)
+            added += len(inserted)
+            skipped += len(batch) - len(inserted)
+            done += len(batch)
+            if on_batch:
+                on_batch(done, added, len(records))
+        return added, skipped
+
+    def reindex(self, user_id: str, progress: Progress | None = None, batch: int = 500) -> int:
+        """Re-embed and re-blind every memory of the user, then rebuild the vector index."""
+        now = self.clock()
+        total = self.store.count(user_id, now)
+        with self.store.transaction():
+            self.index.delete_user(user_id)
+            self.store.set_meta(self._model_key(user_id), self.model_tag)
+        done = 0
+        pending: list[Memory] = []
+
+        def flush() -> None:
+            nonlocal done
+            vectors = self.embedder.embed([m.content for m in pending])
+            with self.store.transaction():
+                for m in pending:
+                    self.store.update(self._seal(m))
+                self.index.upsert(
+                    user_id,
+                    [(m.id, m.category, v) for m, v in zip(pending, vectors, strict=True)],
+                )
+            done += len(pending)
+            pending.clear()
+            if progress:
+                progress(done, total)
+
+        for memory in self.export(user_id):
+            pending.append(memory)
+            if len(pending) >= batch:
+                flush()
+        if pending:
+            flush()
+        self.index.compact(user_id)
+        return done

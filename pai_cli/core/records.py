@@ -1,0 +1,156 @@
+"""Plain records passed between the core, the ports and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: str
+    user_id: str
+    content: str
+    category: str
+    created_at: float
+    updated_at: float
+    expires_at: float | None
+    pinned: bool
+    source_conversation: str | None = None
+    source_message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "content": self.content,
+            "category": self.category,
+            "pinned": self.pinned,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "expires_at": iso(self.expires_at),
+            "source_conversation": self.source_conversation,
+            "source_message": self.source_message,
+        }
+
+
+@dataclass(frozen=True)
+class SealedMemory:
+    """A memory as the store keeps it: content encrypted, keyword terms blinded."""
+
+    id: str
+    user_id: str
+    content: bytes
+    category: str
+    created_at: float
+    updated_at: float
+    expires_at: float | None
+    pinned: bool
+    terms: str
+    source_conversation: str | None = None
+    source_message: str | None = None
+
+
+@dataclass(frozen=True)
+class SealedMessage:
+    id: str
+    conversation_id: str
+    user_id: str
+    role: str
+    content: bytes
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    role: str
+    content: str
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "role": self.role,
+            "content": self.content,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    id: str
+    created_at: float
+    updated_at: float
+    messages: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "messages": self.messages,
+        }
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    memory: Memory
+    score: float
+    keyword_rank: int | None = None
+    vector_rank: int | None = None
+    vector_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.memory.to_dict()
+        out["score"] = round(self.score, 6)
+        out["keyword_rank"] = self.keyword_rank
+        out["vector_rank"] = self.vector_rank
+        out["vector_score"] = None if self.vector_score is None else round(self.vector_score, 6)
+        return out
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One validated line of an import file."""
+
+    line: int
+    content: str
+    category: str
+    created_at: float | None
+    id: str | None
+    pinned: bool = True
+
+
+@dataclass
+class TurnResult:
+    conversation_id: str
+    user_message_id: str
+    recalled: list[SearchHit] = field(default_factory=list)
+    reply: str | None = None
+    model: str | None = None
+    notice: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "message_id": self.user_message_id,
+            "reply": self.reply,
+            "model": self.model,
+            "recalled": [h.to_dict() for h in self.recalled],
+            "recalled_ids": [h.memory.id for h in self.recalled],
+            "notice": self.notice,
+        }
+
+
+def as_dicts(items: list[Any]) -> list[dict[str, Any]]:
+    return [i.to_dict() if hasattr(i, "to_dict") else asdict(i) for i in items]

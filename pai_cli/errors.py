@@ -1,0 +1,54 @@
+"""Every error pai raises on purpose, and the exit code each one maps to.
+
+    PaiError                      base; carries a one-line message with what to do
+    ├── InputError      (exit 1)  bad input or data: empty text, malformed line, unknown id
+    │   └── NotFound              an id that does not exist for this user
+    ├── ConfigError     (exit 3)  configuration or credentials: missing/wrong master key,
+    │   └── ModelMismatch         index built with another embedding model
+    └── BackendError    (exit 4)  a store that failed or cannot be reached: locked,
+                                  read-only or corrupted database
+
+Usage errors (exit 2) are Click's own, raised by Typer for bad flags or missing arguments.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    BAD_INPUT = 1
+    USAGE = 2
+    CONFIG = 3
+    BACKEND = 4
+    INTERRUPTED = 130
+
+
+class PaiError(Exception):
+    exit_code: ExitCode = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class InputError(PaiError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class NotFound(InputError):
+    pass
+
+
+class ConfigError(PaiError):
+    exit_code = ExitCode.CONFIG
+
+
+class ModelMismatch(ConfigError):
+    pass
+
+
+class BackendError(PaiError):
+    exit_code = ExitCode.BACKEND
