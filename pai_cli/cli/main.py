@@ -33,7 +33,8 @@ app.add_typer(key.app, name="key")
 
 def _version(value: bool) -> None:
     if value:
-        print(f"pai {__version__}")
+        sys.stdout.write(f"pai {__version__}\n")
+        sys.stdout.flush()
         raise typer.Exit()
 
 
@@ -51,6 +52,7 @@ def root(
 
 def _error(message: str) -> None:
     sys.stderr.write(f"pai: error: {message}\n")
+    sys.stderr.flush()
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -92,8 +94,10 @@ def run(argv: list[str] | None = None) -> None:
         for wiring in opened():
             for notice in wiring.notices:
                 sys.stderr.write(f"pai: {notice}\n")
+                sys.stderr.flush()
             wiring.notices.clear()
             wiring.close()
+        opened().clear()
     sys.exit(code)
 
 

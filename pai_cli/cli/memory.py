@@ -173,6 +173,7 @@ def export(
                                                        "created_at")}, ensure_ascii=False) + "\n")
             n += 1
     finally:
+        target.flush()
         if tmp is not None:
             target.close()
     if tmp is not None and file is not None:

@@ -12,7 +12,9 @@ from pathlib import Path
 from pai_cli.backends.local.migrations import MIGRATIONS
 from pai_cli.errors import BackendError, PaiError
 
-BUSY_TIMEOUT_MS = 15000
+def _busy_timeout_ms() -> int:
+    # How long a writer waits for another one before giving up ("database is locked").
+    return int(float(os.environ.get("PAI_DB_TIMEOUT", "15")) * 1000)
 
 
 class Database:
@@ -21,13 +23,13 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fresh = not path.exists()
         try:
+            timeout_ms = _busy_timeout_ms()
             self.conn = sqlite3.connect(
-                path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
-                check_same_thread=False,
+                path, isolation_level=None, timeout=timeout_ms / 1000, check_same_thread=False,
             )
             if fresh:
                 os.chmod(path, 0o600)
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise BackendError(f"Could not switch {path} to WAL mode (got {mode}).")

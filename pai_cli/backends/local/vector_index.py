@@ -232,7 +232,6 @@ class UsearchVectorIndex:
             path = self.folder / name
             if not path.exists():
                 index = Index(ndim=self.dim, metric="cos", dtype="f16", **HNSW)
-                index.reserve(total)
                 done, last = 0, 0
                 while True:
                     rows = self.db.execute(
