@@ -22,7 +22,12 @@ class MemorySettings:
     ttl_days: float = 365.0
     default_category: str = "general"
     candidates: int = 30
-    """How many keyword and vector candidates feed the fusion; more helps recall, costs time."""
+    """How many vector candidates feed the fusion; more helps recall, costs time."""
+    keyword_candidates: int = 5
+    keyword_weight: float = 0.2
+    """Keyword evidence is a minority vote: on paraphrased questions (most of what people ask)
+    BM25's top hits are mostly wrong, while an exact rare word (a name, a code) still lifts
+    its memory. Measured on bench/quality; see the README's design notes."""
 
 
 def new_memory_id() -> str:
@@ -250,11 +255,12 @@ class MemoryService:
         if mode in ("hybrid", "keyword"):
             blinded = self.cipher.blind(user_id, dict.fromkeys(text.terms(query)))
             if blinded:
-                keyword = self.store.keyword_search(user_id, blinded, n, cat, now)
+                kn = n if mode == "keyword" else self.settings.keyword_candidates
+                keyword = self.store.keyword_search(user_id, blinded, kn, cat, now)
         if mode in ("hybrid", "vector"):
             vec = self.embedder.embed([query])[0]
             vector = self.index.query(user_id, vec, n, cat)
-        fused = fuse(keyword, vector, n)
+        fused = fuse(keyword, vector, n, keyword_weight=self.settings.keyword_weight)
         hits: list[SearchHit] = []
         # Rows gone since the index was written (forgotten, expired) simply do not come back.
         for start in range(0, len(fused), k):
