@@ -51,6 +51,16 @@ def _as_f16(vec: Any) -> bytes:
     return np.asarray(vec, dtype=np.float16).tobytes()
 
 
+def _try_view(path: Path) -> Any:
+    """A file another process may just have built; None when it cannot be used."""
+    from usearch.index import Index
+
+    try:
+        return Index.restore(str(path), view=True)
+    except Exception:  # noqa: BLE001 - damaged or partial: the caller rebuilds it
+        return None
+
+
 class UsearchVectorIndex:
     def __init__(self, db: Database, folder: Path, dim: int) -> None:
         self.db = db
@@ -120,16 +130,11 @@ class UsearchVectorIndex:
         return sorted(self.folder.glob(f"u{_user_tag(user_id)}-k*.usearch"))
 
     def _open_file(self, user_id: str) -> _Loaded | None:
-        from usearch.index import Index
-
         for path in reversed(self._files(user_id)):
             m = _STAMP.search(path.name)
             if not m:
                 continue
-            try:
-                index = Index.restore(str(path), view=True)
-            except Exception:  # noqa: BLE001 - a damaged cache file is simply rebuilt
-                continue
+            index = _try_view(path)
             if index is None or index.ndim != self.dim:
                 continue
             return _Loaded(path, index, int(m[1]), int(m[2]), index.ndim)
@@ -139,9 +144,14 @@ class UsearchVectorIndex:
         """The HNSW file to use (rebuilt first if its stamp cannot be trusted)."""
         max_key, deletes = self._db_state(user_id)
         loaded = self._loaded.get(user_id)
+        unusable = False
         if loaded is None:
             loaded = self._open_file(user_id)
-        stale = loaded is not None and (loaded.max_key > max_key or loaded.deletes > deletes)
+            # A file is there but none could be used (damaged, other dimension): rebuild it.
+            unusable = loaded is None and bool(self._files(user_id))
+        stale = unusable or (
+            loaded is not None and (loaded.max_key > max_key or loaded.deletes > deletes)
+        )
         too_far = False
         if max_key and not stale:
             base_key = loaded.max_key if loaded else 0
@@ -230,7 +240,8 @@ class UsearchVectorIndex:
                 return None
             name = f"u{_user_tag(user_id)}-k{max_key}-d{deletes}-n{total}.usearch"
             path = self.folder / name
-            if not path.exists():
+            view = _try_view(path) if path.exists() else None
+            if view is None:
                 index = Index(ndim=self.dim, metric="cos", dtype="f16", **HNSW)
                 done, last = 0, 0
                 while True:
@@ -250,10 +261,8 @@ class UsearchVectorIndex:
                 tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
                 index.save(str(tmp))
                 os.replace(tmp, path)
+                view = Index.restore(str(path), view=True)
             self._remove_files(user_id, keep=path)
-        from usearch.index import Index as _Index
-
-        view = _Index.restore(str(path), view=True)
         return _Loaded(path, view, max_key, deletes, self.dim)
 
     def _remove_files(self, user_id: str, keep: Path | None) -> None:
