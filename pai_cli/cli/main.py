@@ -50,7 +50,18 @@ def root(
     """pai: a personal AI agent for the command line that remembers."""
 
 
+def _flush_notices() -> None:
+    from pai_cli.cli.common import opened
+
+    for wiring in opened():
+        for notice in wiring.notices:
+            sys.stderr.write(f"pai: {notice}\n")
+        wiring.notices.clear()
+    sys.stderr.flush()
+
+
 def _error(message: str) -> None:
+    _flush_notices()  # "where your key is" comes before whatever went wrong
     sys.stderr.write(f"pai: error: {message}\n")
     sys.stderr.flush()
 
@@ -73,6 +84,7 @@ def run(argv: list[str] | None = None) -> None:
     except PaiError as e:
         if debug:
             raise
+        _flush_notices()
         for detail in e.details:
             sys.stderr.write(f"  {detail}\n")
         _error(e.message)
@@ -91,11 +103,8 @@ def run(argv: list[str] | None = None) -> None:
             _error(f"unexpected {type(e).__name__}: {e} (run again with --debug for details).")
             code = ExitCode.BACKEND
     finally:
+        _flush_notices()
         for wiring in opened():
-            for notice in wiring.notices:
-                sys.stderr.write(f"pai: {notice}\n")
-                sys.stderr.flush()
-            wiring.notices.clear()
             wiring.close()
         opened().clear()
     sys.exit(code)
