@@ -135,12 +135,15 @@ class ChatService:
                 mid = message_id.decode()
                 content = self.cipher.open(user_id, JOB, mid, blob)
                 with self.queue.transaction():
+                    # Claim, then write, in one transaction: a second process draining the
+                    # same queue finds the job gone and skips it.
+                    if not self.queue.done(job_id):
+                        continue
                     self.memories.add(
                         user_id, content, self.settings.memory_category, pinned=False,
                         source_conversation=conversation_id.decode(), source_message=mid,
                         memory_id=derived_memory_id(user_id, "message", mid),
                     )
-                    self.queue.done(job_id)
                 written += 1
             else:
                 self.queue.done(job_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 from pai_cli.backends.local.migrations import MIGRATIONS
 from pai_cli.errors import BackendError, PaiError
 
+
 def _busy_timeout_ms() -> int:
     # How long a writer waits for another one before giving up ("database is locked").
     return int(float(os.environ.get("PAI_DB_TIMEOUT", "15")) * 1000)

@@ -29,6 +29,6 @@ class SqliteJobQueue:
         ).fetchall()
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
-    def done(self, job_id: int) -> None:
+    def done(self, job_id: int) -> bool:
         with self.db.transaction():
-            self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            return bool(self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount)

@@ -52,7 +52,7 @@ M001_INITIAL = """
         CREATE INDEX messages_user_time ON messages (user_id, created_at);
         CREATE INDEX messages_expiry ON messages (expires_at);
         CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             user_id TEXT NOT NULL,
             kind TEXT NOT NULL,
             payload BLOB NOT NULL,
