@@ -100,7 +100,7 @@ def test_running_a_job_twice_does_not_double_the_memory() -> None:
     jobs = w.chat.queue.pending("alice", 10)
     # Simulate a crash after the memory was written but before the job was marked done.
     w.chat.remember_pending("alice")
-    for job_id, kind, payload in jobs:
+    for _job_id, kind, payload in jobs:
         w.chat.queue.enqueue("alice", kind, payload, 0.0)
     w.chat.remember_pending("alice")
     assert w.memories.count("alice") == 1

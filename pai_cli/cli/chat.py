@@ -30,9 +30,15 @@ def render_turn(out: Out, result: TurnResult) -> None:
 
 
 def chat(
-    message: Annotated[str | None, typer.Option("--message", "-m", help="Send one message and exit.")] = None,
-    continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")] = False,
-    conversation: Annotated[str | None, typer.Option("--conversation", help="Continue this conversation id.")] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="Send one message and exit.")
+    ] = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")
+    ] = False,
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="Continue this conversation id.")
+    ] = None,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
     """Talk with pai. It recalls what matters and remembers the exchange.
