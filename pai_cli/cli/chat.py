@@ -18,7 +18,8 @@ def render_turn(out: Out, result: TurnResult) -> None:
         out.emit(result.to_dict())
         return
     if result.recalled:
-        out.line(f"Recalled {len(result.recalled)} memories:")
+        n = len(result.recalled)
+        out.line(f"Recalled {n} {'memory' if n == 1 else 'memories'}:")
         for i, hit in enumerate(result.recalled, 1):
             out.line(f"  {i}. [{hit.score:.4f}] ({hit.memory.category}) {hit.memory.content}")
     else:
@@ -50,6 +51,9 @@ def chat(
     user_id = settings.user
     chat_service.remember_pending(user_id)  # what a crash or Ctrl-C left in the queue
     wiring.purge_expired()
+    for notice in wiring.notices:  # first use: where the key is, before the REPL takes over
+        out.note(f"pai: {notice}")
+    wiring.notices.clear()
     conversation_id = None
     if conversation:
         conversation_id = chat_service.resolve_conversation(user_id, conversation)
@@ -69,9 +73,19 @@ def chat(
     from pai_cli.backends.local.input_history import EncryptedInputHistory
     from pai_cli.cli.repl import run_repl
 
+    said: set[str] = set()
+
+    def render_once(result: TurnResult) -> None:
+        # In the REPL the recall-only notice is said once, not after every message.
+        if result.notice in said:
+            result.notice = None
+        elif result.notice:
+            said.add(result.notice)
+        render_turn(out, result)
+
     run_repl(
         chat_service, user_id, conversation_id,
         EncryptedInputHistory(wiring.db, wiring.cipher, user_id),
-        render=lambda r: render_turn(out, r),
+        render=render_once,
         say=out.note,
     )
