@@ -31,7 +31,23 @@ _KEYS: dict[str, type] = {
     "default_category": str,
     "recall_k": int,
     "output": str,
+    "provider": str,
+    "model": str,
+    "base_url": str,
+    "api_key_file": str,
+    "max_tokens": int,
+    "context_tokens": int,
+    "history_messages": int,
+    "aws_profile": str,
+    "aws_region": str,
 }
+_ENV = {  # PAI_* variables that override the config file
+    "provider": ("PAI_PROVIDER", str),
+    "model": ("PAI_MODEL", str),
+    "base_url": ("PAI_BASE_URL", str),
+    "max_tokens": ("PAI_MAX_TOKENS", int),
+}
+PROVIDERS = ("bedrock", "openai", "none")
 
 
 def default_home() -> Path:
@@ -95,6 +111,15 @@ class Settings:
     default_category: str = "general"
     recall_k: int = 5
     output: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_file: str | None = None
+    max_tokens: int = 2048
+    context_tokens: int = 12000
+    history_messages: int = 20
+    aws_profile: str | None = None
+    aws_region: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -109,6 +134,10 @@ class Settings:
     def index_dir(self) -> Path:
         return self.home / "index"
 
+    @property
+    def api_key_path(self) -> Path:
+        return Path(self.api_key_file).expanduser() if self.api_key_file else self.home / "api_key"
+
 
 def load_settings(user: str | None = None) -> Settings:
     home = default_home()
@@ -116,6 +145,20 @@ def load_settings(user: str | None = None) -> Settings:
     data = read_config(path)
     chosen = user or os.environ.get("PAI_USER") or data.pop("user", None) or _os_user()
     data.pop("user", None)
+    for key, (var, kind) in _ENV.items():
+        raw = os.environ.get(var)
+        if raw:
+            try:
+                data[key] = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}.") from None
+    if data.get("provider") is not None and data["provider"] not in PROVIDERS:
+        raise ConfigError(
+            f"Unknown provider {data['provider']!r}: use one of {', '.join(PROVIDERS)}."
+        )
+    for key in ("max_tokens", "context_tokens", "history_messages"):
+        if key in data and data[key] < 1:
+            raise ConfigError(f"Setting {key!r} must be at least 1.")
     return Settings(home=home, config_file=path, user=check_user(chosen), **data)
 
 
@@ -127,6 +170,16 @@ def _os_user() -> str:
     return re.sub(r"[^A-Za-z0-9._@+-]", "_", name) or "default"
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """Flags that override the settings for one command."""
+
+    provider: str | None = None
+    model: str | None = None
+    profile: str | None = None
+    region: str | None = None
+
+
 @dataclass
 class Wiring:
     """Builds each adapter once, on first use, so a command pays only for what it touches."""
@@ -134,6 +187,16 @@ class Wiring:
     settings: Settings
     clock: Clock = field(default=time.time)
     notices: list[str] = field(default_factory=list)
+    choice: ModelChoice = field(default_factory=ModelChoice)
+
+    @cached_property
+    def model(self) -> Any:
+        from pai_cli.backends.llm.select import select_model
+
+        model, notice = select_model(self.settings, self.choice)
+        if notice:
+            self.notices.append(notice)
+        return model
 
     @cached_property
     def db(self) -> Database:
@@ -200,6 +263,7 @@ class Wiring:
     def chat(self) -> ChatService:
         from pai_cli.backends.local.conversation_store import SqliteConversationStore
         from pai_cli.backends.local.job_queue import SqliteJobQueue
+        from pai_cli.backends.local.usage_log import SqliteUsageLog
         from pai_cli.core.chat import ChatService, ChatSettings
 
         s = self.settings
@@ -209,9 +273,13 @@ class Wiring:
             queue=SqliteJobQueue(self.db),
             cipher=self.cipher,
             clock=self.clock,
-            model=None,
-            settings=ChatSettings(conversation_ttl_days=s.conversation_ttl_days,
-                                  recall_k=s.recall_k),
+            model=self.model,
+            settings=ChatSettings(
+                conversation_ttl_days=s.conversation_ttl_days, recall_k=s.recall_k,
+                history_messages=s.history_messages, context_tokens=s.context_tokens,
+                max_tokens=s.max_tokens,
+            ),
+            usage=SqliteUsageLog(self.db),
         )
 
     def purge_expired(self) -> None:

@@ -6,7 +6,9 @@
     ├── ConfigError     (exit 3)  configuration or credentials: missing/wrong master key,
     │   └── ModelMismatch         index built with another embedding model
     └── BackendError    (exit 4)  a store that failed or cannot be reached: locked,
-                                  read-only or corrupted database
+        │                         read-only or corrupted database
+        └── ModelError            a chat model that refused or failed (throttled, timed
+                                  out, unreachable); `partial` holds what arrived
 
 Usage errors (exit 2) are Click's own, raised by Typer for bad flags or missing arguments.
 """
@@ -52,3 +54,17 @@ class ModelMismatch(ConfigError):
 
 class BackendError(PaiError):
     exit_code = ExitCode.BACKEND
+
+
+class ModelError(BackendError):
+    pass
+
+
+class PromptTooLong(ModelError):
+    """The provider says the prompt does not fit: the user shortens it (exit 1)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class ModelConfigError(ConfigError):
+    """The model refused us for a reason the user must fix: access, key, model id."""

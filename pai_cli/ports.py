@@ -6,7 +6,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from pai_cli.core.records import ConversationInfo, SealedMemory, SealedMessage
+from pai_cli.core.records import (
+    ChatMessage,
+    ConversationInfo,
+    ReplyEvent,
+    SealedMemory,
+    SealedMessage,
+    UsageRecord,
+)
 
 Clock = Callable[[], float]
 Progress = Callable[[int, int], None]
@@ -111,6 +118,17 @@ class WorkQueue(Transactional, Protocol):
 
 
 class ChatModel(Protocol):
-    name: str
+    provider: str
+    model_id: str
 
-    def stream(self, system: str, messages: Sequence[dict[str, str]]) -> Iterator[str]: ...
+    def stream(
+        self, system: str, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> Iterator[ReplyEvent]:
+        """The reply as it arrives; the last event carries the usage. Raises PaiError
+        subclasses (ModelError) with a one-line message for what the provider refused."""
+        ...
+
+
+class UsageLog(Protocol):
+    def record(self, user_id: str, record: UsageRecord) -> None: ...
+    def records(self, user_id: str, since: float) -> list[UsageRecord]: ...

@@ -21,8 +21,17 @@ def pai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "pai-home"
     monkeypatch.setenv("PAI_HOME", str(home))
     monkeypatch.setenv("PAI_USER", "alice")
-    for var in ("PAI_CONFIG", "PAI_MASTER_KEY_FILE", "PAI_DEBUG", "PAI_KEY_PASSPHRASE", "NO_COLOR"):
+    for var in ("PAI_CONFIG", "PAI_MASTER_KEY_FILE", "PAI_DEBUG", "PAI_KEY_PASSPHRASE", "NO_COLOR",
+                "PAI_MODEL", "PAI_BASE_URL", "PAI_API_KEY", "PAI_MAX_TOKENS", "PAI_BEDROCK_ENDPOINT",
+                "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(var, raising=False)
+    # No test reaches a real model or AWS by accident: recall-only unless a test says otherwise,
+    # and never the EC2 metadata service.
+    monkeypatch.setenv("PAI_PROVIDER", "none")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     return home
 
 

@@ -117,13 +117,17 @@ def repl_env(pai_home: Path):
 def drive_repl(w: Wiring, keys: str, conversation: str | None = None) -> tuple[list[str], str]:
     said: list[str] = []
     rendered: list[str] = []
+
+    def do_turn(text: str, current: str) -> None:
+        result = w.chat.turn("alice", text, current)
+        rendered.extend(h.memory.content for h in result.recalled)
+        w.chat.remember_pending("alice")
+
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
         inp.send_text(keys)
         end = run_repl(
-            w.chat, "alice", conversation,
-            EncryptedInputHistory(w.db, w.cipher, "alice"),
-            render=lambda r: rendered.extend(h.memory.content for h in r.recalled),
-            say=said.append, pt_input=inp, pt_output=DummyOutput(),
+            conversation, EncryptedInputHistory(w.db, w.cipher, "alice"),
+            do_turn=do_turn, say=said.append, pt_input=inp, pt_output=DummyOutput(),
         )
     return said + rendered, end
 

@@ -9,14 +9,23 @@ import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.output import Out
+from pai_cli.cli.printer import make_printer
+from pai_cli.config import ModelChoice
+from pai_cli.core.chat import ChatService
 from pai_cli.core.records import TurnResult
-from pai_cli.errors import InputError
+from pai_cli.errors import InputError, ModelError, PaiError
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model id (also PAI_MODEL).")]
+ProviderOpt = Annotated[
+    str | None, typer.Option("--provider", help="bedrock, openai or none (also PAI_PROVIDER).")
+]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile for Bedrock.")]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="AWS region (> AWS_REGION > AWS_DEFAULT_REGION).")
+]
 
 
-def render_turn(out: Out, result: TurnResult) -> None:
-    if out.json:
-        out.emit(result.to_dict())
-        return
+def render_recall(out: Out, result: TurnResult) -> None:
     if result.recalled:
         n = len(result.recalled)
         out.line(f"Recalled {n} {'memory' if n == 1 else 'memories'}:")
@@ -24,10 +33,50 @@ def render_turn(out: Out, result: TurnResult) -> None:
             out.line(f"  {i}. [{hit.score:.4f}] ({hit.memory.category}) {hit.memory.content}")
     else:
         out.line("Nothing relevant remembered yet.")
-    if result.reply:
-        out.line(result.reply)
-    if result.notice:
-        out.note(result.notice)
+
+
+def run_turn(
+    chat_service: ChatService, out: Out, user_id: str, message: str,
+    conversation_id: str | None, quiet_notice: bool = False,
+) -> TurnResult:
+    """One turn on a terminal or a pipe. A model error is raised after everything that
+    arrived is stored; Ctrl-C stops the reply and keeps what arrived."""
+    prepared = chat_service.prepare(user_id, message, conversation_id)
+    result = prepared.result
+    if chat_service.model is None:
+        result = chat_service.finish(prepared)
+        if out.json:
+            out.emit(result.to_dict())
+        else:
+            render_recall(out, result)
+            if result.notice and not quiet_notice:
+                out.note(result.notice)
+        return result
+    if not out.json and result.recalled:
+        out.note(f"(recalled {len(result.recalled)}: "
+                 + ", ".join(h.memory.id[:12] for h in result.recalled) + ")")
+    printer = make_printer(out.mode, out.color)
+    stream = chat_service.stream(prepared)
+    error: PaiError | None = None
+    interrupted = False
+    try:
+        for piece in stream:
+            printer.feed(piece)
+    except KeyboardInterrupt:
+        interrupted = True
+    except ModelError as e:
+        error = e
+    finally:
+        stream.close()
+        printer.close()
+    result = chat_service.finish(prepared, interrupted=interrupted, error=error)
+    if out.json:
+        out.emit(result.to_dict())
+    if interrupted:
+        out.note("(reply interrupted: what arrived is kept)")
+    if error is not None:
+        raise error
+    return result
 
 
 def chat(
@@ -40,6 +89,8 @@ def chat(
     conversation: Annotated[
         str | None, typer.Option("--conversation", help="Continue this conversation id.")
     ] = None,
+    model: ModelOpt = None, provider: ProviderOpt = None,
+    profile: ProfileOpt = None, region: RegionOpt = None,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
     """Talk with pai. It recalls what matters and remembers the exchange.
@@ -47,11 +98,14 @@ def chat(
     Examples: pai chat | pai chat -m "I moved to Porto" | echo "hi" | pai chat --json
     """
     wiring, out, settings = setup(user, as_json, output)
+    if provider and provider not in ("bedrock", "openai", "none"):
+        raise InputError(f"Unknown --provider {provider!r}: use bedrock, openai or none.")
+    wiring.choice = ModelChoice(provider, model, profile, region)
     chat_service = wiring.chat
     user_id = settings.user
     chat_service.remember_pending(user_id)  # what a crash or Ctrl-C left in the queue
     wiring.purge_expired()
-    for notice in wiring.notices:  # first use: where the key is, before the REPL takes over
+    for notice in wiring.notices:  # where the key is, which model: before any output
         out.note(f"pai: {notice}")
     wiring.notices.clear()
     conversation_id = None
@@ -66,26 +120,37 @@ def chat(
         except UnicodeDecodeError as e:
             raise InputError(f"stdin is not valid UTF-8 (byte {e.start}): re-encode it.") from None
     if message is not None:
-        result = chat_service.turn(user_id, message, conversation_id)
-        render_turn(out, result)
-        chat_service.remember_pending(user_id)
+        try:
+            run_turn(chat_service, out, user_id, message, conversation_id)
+        finally:
+            chat_service.remember_pending(user_id)  # after the reply, whatever happened
         return
     from pai_cli.backends.local.input_history import EncryptedInputHistory
     from pai_cli.cli.repl import run_repl
 
-    said: set[str] = set()
+    turns: list[TurnResult] = []
 
-    def render_once(result: TurnResult) -> None:
+    def one_turn(text: str, current: str) -> None:
         # In the REPL the recall-only notice is said once, not after every message.
-        if result.notice in said:
-            result.notice = None
-        elif result.notice:
-            said.add(result.notice)
-        render_turn(out, result)
+        result = run_turn(chat_service, out, user_id, text, current, quiet_notice=bool(turns))
+        turns.append(result)
+        chat_service.remember_pending(user_id)
 
     run_repl(
-        chat_service, user_id, conversation_id,
+        conversation_id,
         EncryptedInputHistory(wiring.db, wiring.cipher, user_id),
-        render=render_once,
-        say=out.note,
+        do_turn=one_turn, say=out.note, usage=lambda: usage_summary(turns),
     )
+
+
+def usage_summary(turns: list[TurnResult]) -> str:
+    used = [t.usage for t in turns if t.usage]
+    if not used:
+        return "No token usage in this session yet."
+    last = used[-1]
+    cost = sum(u.cost_usd or 0.0 for u in used)
+    known = all(u.cost_usd is not None for u in used)
+    return (f"Last turn: {last.input_tokens} in / {last.output_tokens} out tokens. "
+            f"Session: {sum(u.input_tokens for u in used)} in / "
+            f"{sum(u.output_tokens for u in used)} out"
+            + (f", ~${cost:.4f}" if known else " (cost unknown for this model)") + ".")

@@ -10,15 +10,15 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import History
 from prompt_toolkit.key_binding import KeyBindings
 
-from pai_cli.core.chat import ChatService, new_conversation_id
-from pai_cli.core.records import TurnResult
+from pai_cli.core.chat import new_conversation_id
 from pai_cli.errors import PaiError
 
 HELP = """Type a message and press Enter. Esc then Enter inserts a newline.
   /new      start a new conversation
   /id       show the current conversation id
+  /usage    token use and estimated cost of this session
   /help     this help
-  exit      leave (or Ctrl-D); Ctrl-C clears the line"""
+  exit      leave (or Ctrl-D); Ctrl-C clears the line or stops a reply"""
 
 
 class InputStore(Protocol):
@@ -51,12 +51,11 @@ def _bindings() -> KeyBindings:
 
 
 def run_repl(
-    chat: ChatService,
-    user_id: str,
     conversation_id: str | None,
     history: InputStore,
-    render: Callable[[TurnResult], None],
+    do_turn: Callable[[str, str], None],
     say: Callable[[str], None],
+    usage: Callable[[], str] = lambda: "No token usage recorded.",
     pt_input: Any = None,
     pt_output: Any = None,
 ) -> str:
@@ -92,14 +91,14 @@ def run_repl(
         if text == "/id":
             say(current)
             continue
+        if text == "/usage":
+            say(usage())
+            continue
         if text.startswith("/") and " " not in text:
             say(f"Unknown command {text}: type /help.")
             continue
         try:
-            result = chat.turn(user_id, line, current)
+            do_turn(line, current)
         except PaiError as e:
             say(f"error: {e.message}")
-            continue
-        render(result)
-        chat.remember_pending(user_id)
     return current

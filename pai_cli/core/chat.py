@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from pai_cli.core import text
 from pai_cli.core.memory_service import DAY, MemoryService, derived_memory_id
-from pai_cli.core.records import ConversationInfo, Message, SealedMessage, TurnResult
-from pai_cli.errors import InputError, NotFound
-from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, WorkQueue
+from pai_cli.core.pricing import estimate_cost
+from pai_cli.core.prompt import Prompt, build_prompt
+from pai_cli.core.records import (
+    ChatMessage,
+    ConversationInfo,
+    Message,
+    SealedMessage,
+    TurnResult,
+    Usage,
+    UsageRecord,
+)
+from pai_cli.errors import InputError, ModelError, NotFound, PaiError
+from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
 
 MESSAGE = "message"
 JOB = "job"
@@ -26,6 +37,20 @@ class ChatSettings:
     conversation_ttl_days: float = 7.0
     recall_k: int = 5
     memory_category: str = "conversation"
+    history_messages: int = 20
+    context_tokens: int = 12000
+    max_tokens: int = 2048
+
+
+@dataclass
+class PreparedTurn:
+    """A turn whose message is stored and whose prompt is built, ready to stream."""
+
+    user_id: str
+    result: TurnResult
+    prompt: Prompt | None
+    started: float
+    parts: list[str] = field(default_factory=list)
 
 
 def new_conversation_id() -> str:
@@ -42,6 +67,7 @@ class ChatService:
         clock: Clock,
         model: ChatModel | None = None,
         settings: ChatSettings | None = None,
+        usage: UsageLog | None = None,
     ) -> None:
         self.memories = memories
         self.conversations = conversations
@@ -50,6 +76,7 @@ class ChatService:
         self.clock = clock
         self.model = model
         self.settings = settings or ChatSettings()
+        self.usage = usage
 
     # -- conversations -------------------------------------------------------------------
     def resolve_conversation(self, user_id: str, id_or_prefix: str) -> str:
@@ -106,24 +133,99 @@ class ChatService:
                 self.queue.enqueue(user_id, REMEMBER, payload, now)
         return message_id
 
+    def prepare(
+        self, user_id: str, message: str, conversation_id: str | None = None
+    ) -> PreparedTurn:
+        """Steps 1-3 of the turn: history and recall, store the message (with its memory
+        job, so nothing is lost whatever happens next), build the prompt."""
+        started = time.perf_counter()
+        content = text.clean_text(message, "message")
+        now = self.clock()
+        history: list[ChatMessage] = []
+        if conversation_id and self.model is not None:
+            history = [
+                ChatMessage(m.role, m.content)
+                for m in map(self._open, self.conversations.last_messages(
+                    user_id, conversation_id, self.settings.history_messages, now))
+            ]
+        conversation_id = conversation_id or new_conversation_id()
+        recalled = (self.memories.search(user_id, content, self.settings.recall_k)
+                    if self.memories.count(user_id) else [])
+        prompt = None
+        if self.model is not None:
+            prompt = build_prompt(content, history, recalled, self.settings.context_tokens)
+        message_id = self._store(user_id, conversation_id, "user", content)
+        result = TurnResult(conversation_id=conversation_id, user_message_id=message_id,
+                            recalled=recalled)
+        if self.model is None:
+            result.notice = NO_MODEL
+        else:
+            result.model = f"{self.model.provider}:{self.model.model_id}"
+        result.timings_ms["prepare"] = (time.perf_counter() - started) * 1000
+        return PreparedTurn(user_id, result, prompt, started)
+
+    def stream(self, turn: PreparedTurn) -> Iterator[str]:
+        """Step 4: the reply's text as it arrives. What arrived is kept in turn.parts, so a
+        Ctrl-C or a broken stream still leaves a reply to store."""
+        if self.model is None or turn.prompt is None:
+            return
+        sent = time.perf_counter()
+        first = True
+        for event in self.model.stream(turn.prompt.system, turn.prompt.messages,
+                                       self.settings.max_tokens):
+            if event.text:
+                if first:
+                    turn.result.timings_ms["first_token"] = (time.perf_counter() - sent) * 1000
+                    first = False
+                turn.parts.append(event.text)
+                yield event.text
+            if event.usage is not None:
+                u = event.usage
+                turn.result.usage = Usage(
+                    u.input_tokens, u.output_tokens,
+                    estimate_cost(self.model.model_id, u.input_tokens, u.output_tokens),
+                )
+        turn.result.timings_ms["model"] = (time.perf_counter() - sent) * 1000
+
+    def finish(
+        self, turn: PreparedTurn, interrupted: bool = False, error: PaiError | None = None
+    ) -> TurnResult:
+        """Step 5: store the reply (whatever arrived) and the token usage."""
+        finishing = time.perf_counter()
+        result = turn.result
+        reply = "".join(turn.parts)
+        result.interrupted = interrupted
+        result.error = error.message if error else None
+        if reply:
+            result.reply = reply
+            result.reply_message_id = self._store(
+                turn.user_id, result.conversation_id, "assistant", reply)
+        if result.usage is not None and self.usage is not None and self.model is not None:
+            self.usage.record(turn.user_id, UsageRecord(
+                self.clock(), result.conversation_id, self.model.model_id,
+                result.usage.input_tokens, result.usage.output_tokens, result.usage.cost_usd))
+        now = time.perf_counter()
+        result.timings_ms["finish"] = (now - finishing) * 1000
+        result.timings_ms["total"] = (now - turn.started) * 1000
+        return result
+
     def turn(
         self,
         user_id: str,
         message: str,
         conversation_id: str | None = None,
-        on_recall: Callable[[TurnResult], None] | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> TurnResult:
-        content = text.clean_text(message, "message")
-        conversation_id = conversation_id or new_conversation_id()
-        message_id = self._store(user_id, conversation_id, "user", content)
-        result = TurnResult(conversation_id=conversation_id, user_message_id=message_id)
-        result.recalled = self.memories.search(user_id, content, self.settings.recall_k) \
-            if self.memories.count(user_id) else []
-        if self.model is None:
-            result.notice = NO_MODEL
-        if on_recall:
-            on_recall(result)
-        return result
+        """The whole turn without a terminal. A model error is reported in result.error
+        after the message and any partial reply are stored."""
+        prepared = self.prepare(user_id, message, conversation_id)
+        try:
+            for piece in self.stream(prepared):
+                if on_text:
+                    on_text(piece)
+        except ModelError as e:
+            return self.finish(prepared, error=e)
+        return self.finish(prepared)
 
     def remember_pending(self, user_id: str, limit: int = 200) -> int:
         """Turn queued exchanges into long-term memories. Safe to run twice: ids derive

@@ -131,24 +131,83 @@ class ImportRecord:
     pinned: bool = True
 
 
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+        }
+
+
+@dataclass(frozen=True)
+class ReplyEvent:
+    """One piece of a streamed reply: text, or (last) the token usage and stop reason."""
+
+    text: str = ""
+    usage: Usage | None = None
+    stop_reason: str | None = None
+
+
 @dataclass
 class TurnResult:
     conversation_id: str
     user_message_id: str
     recalled: list[SearchHit] = field(default_factory=list)
     reply: str | None = None
+    reply_message_id: str | None = None
     model: str | None = None
     notice: str | None = None
+    usage: Usage | None = None
+    interrupted: bool = False
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "conversation_id": self.conversation_id,
             "message_id": self.user_message_id,
             "reply": self.reply,
+            "reply_message_id": self.reply_message_id,
             "model": self.model,
             "recalled": [h.to_dict() for h in self.recalled],
             "recalled_ids": [h.memory.id for h in self.recalled],
+            "usage": self.usage.to_dict() if self.usage else None,
+            "interrupted": self.interrupted,
+            "error": self.error,
             "notice": self.notice,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    created_at: float
+    conversation_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created_at": iso(self.created_at),
+            "conversation_id": self.conversation_id,
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
         }
 
 

@@ -68,6 +68,21 @@ CREATE INDEX input_history_user ON input_history (user_id, id);
 """
 
 
+M002_USAGE = """
+CREATE TABLE usage (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd REAL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX usage_user_time ON usage (user_id, created_at);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
+    ("002_usage", M002_USAGE),
 ]

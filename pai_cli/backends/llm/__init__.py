@@ -1,0 +1,1 @@
+"""Chat model adapters: Bedrock (Converse/ConverseStream) and OpenAI-compatible servers."""

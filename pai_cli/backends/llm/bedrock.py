@@ -1,0 +1,206 @@
+"""Amazon Bedrock through the Converse / ConverseStream APIs (boto3 `bedrock-runtime`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from pai_cli.core.records import ChatMessage, ReplyEvent, Usage
+from pai_cli.errors import ModelConfigError, ModelError, PaiError, PromptTooLong
+
+DEFAULT_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
+"""Current Claude models are called through a cross-region inference profile: the id gets
+the geography of the region as a prefix (us., eu., apac.)."""
+RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException",
+             "InternalServerException", "throttlingException", "serviceUnavailableException",
+             "internalServerException", "modelStreamErrorException"}
+
+
+def default_model(region: str | None) -> str:
+    geo = {"us": "us", "ca": "us", "eu": "eu", "ap": "apac"}.get((region or "us")[:2], "us")
+    return f"{geo}.{DEFAULT_MODEL}"
+
+
+def resolve_region(flag: str | None, profile: str | None) -> str | None:
+    """flag > AWS_REGION > AWS_DEFAULT_REGION > the profile's region: botocore on its own
+    ignores AWS_REGION."""
+    for value in (flag, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")):
+        if value:
+            return value
+    import botocore.session
+
+    session = botocore.session.Session(profile=profile)
+    try:
+        return session.get_config_variable("region")
+    except Exception:  # noqa: BLE001 - a broken profile is reported when the client is made
+        return None
+
+
+class BedrockModel:
+    provider = "bedrock"
+
+    def __init__(
+        self,
+        model_id: str,
+        region: str,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        read_timeout: float = 60.0,
+        stream_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model_id = model_id
+        self.region = region
+        self.profile = profile
+        self.endpoint_url = endpoint_url
+        self.read_timeout = read_timeout
+        self.stream_retries = stream_retries
+        self._sleep = sleep
+        self._client_obj: Any = None
+
+    def _client(self) -> Any:
+        if self._client_obj is None:
+            import boto3
+            from botocore.config import Config
+            from botocore.exceptions import ProfileNotFound
+
+            try:
+                session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            except ProfileNotFound:
+                raise ModelConfigError(
+                    f"AWS profile {self.profile!r} does not exist: check --profile / AWS_PROFILE."
+                ) from None
+            self._client_obj = session.client(
+                "bedrock-runtime",
+                endpoint_url=self.endpoint_url,
+                config=Config(
+                    retries={"mode": "adaptive", "max_attempts": 6},
+                    connect_timeout=5,
+                    read_timeout=self.read_timeout,
+                    user_agent_extra="pai-cli",
+                ),
+            )
+        return self._client_obj
+
+    def _request(self, system: str, messages: Sequence[ChatMessage], max_tokens: int) -> dict:
+        return {
+            "modelId": self.model_id,
+            "system": [{"text": system}],
+            "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in messages],
+            "inferenceConfig": {"maxTokens": max_tokens},
+        }
+
+    def stream(
+        self, system: str, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> Iterator[ReplyEvent]:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
+
+        request = self._request(system, messages, max_tokens)
+        for attempt in range(self.stream_retries + 1):
+            sent_text = False
+            try:
+                response = self._client().converse_stream(**request)
+                usage: Usage | None = None
+                stop: str | None = None
+                for event in response["stream"]:
+                    if "contentBlockDelta" in event:
+                        piece = event["contentBlockDelta"]["delta"].get("text")
+                        if piece:
+                            sent_text = True
+                            yield ReplyEvent(text=piece)
+                    elif "messageStop" in event:
+                        stop = event["messageStop"].get("stopReason")
+                    elif "metadata" in event:
+                        u = event["metadata"].get("usage", {})
+                        usage = Usage(int(u.get("inputTokens", 0)), int(u.get("outputTokens", 0)))
+                yield ReplyEvent(usage=usage, stop_reason=stop)
+                return
+            except ClientError as e:
+                code = e.response.get("Error", {}).get("Code", "")
+                # Throttling inside the stream (botocore already retried the request itself):
+                # retry ourselves, but only while nothing has been shown, or text would repeat.
+                if code in RETRYABLE and not sent_text and attempt < self.stream_retries:
+                    self._sleep(min(0.5 * 2**attempt, 8.0))
+                    continue
+                raise self._translate(code, e.response.get("Error", {}).get("Message", "")) from None
+            except NoCredentialsError:
+                raise ModelConfigError(
+                    "No AWS credentials found: run `aws configure` or `aws sso login`, or pass "
+                    "--profile."
+                ) from None
+            except (EndpointConnectionError, ConnectTimeoutError):
+                raise ModelError(
+                    f"Cannot reach Bedrock in {self.region}: check the network and the region."
+                ) from None
+            except ReadTimeoutError:
+                raise ModelError(
+                    f"Bedrock did not answer within {self.read_timeout:.0f} s: try again."
+                ) from None
+            except BotoCoreError as e:
+                raise ModelError(f"Calling Bedrock failed: {e}") from None
+
+    def _translate(self, code: str, message: str) -> PaiError:
+        model = f"{self.model_id} in {self.region}"
+        low = message.lower()
+        if code == "AccessDeniedException":
+            return ModelConfigError(
+                f"Bedrock denied access to {model}: enable the model under Bedrock > Model "
+                "access, and allow bedrock:InvokeModelWithResponseStream for your identity."
+            )
+        if code in ("UnrecognizedClientException", "ExpiredTokenException",
+                    "InvalidSignatureException", "ExpiredToken"):
+            return ModelConfigError(
+                "Your AWS credentials are invalid or expired: refresh them (`aws sso login` or "
+                "`aws configure`)."
+            )
+        if code == "ResourceNotFoundException" or (
+            code == "ValidationException" and ("model identifier" in low or "on-demand" in low
+                                               or "inference profile" in low)):
+            return ModelConfigError(
+                f"Bedrock does not offer {model} this way ({message.strip()}): use an "
+                "inference profile id such as us.anthropic.claude-... (set `model`)."
+            )
+        if code == "ValidationException" and ("too long" in low or "too many" in low
+                                              or "context" in low or "max_tokens" in low):
+            return PromptTooLong(
+                f"The prompt is too long for {self.model_id}: shorten the message or lower "
+                "context_tokens in the config."
+            )
+        if code in ("ThrottlingException", "throttlingException"):
+            return ModelError(
+                f"Bedrock is throttling {model} (retried with backoff): wait a minute, or ask "
+                "for a higher quota in Service Quotas."
+            )
+        if code in ("ModelTimeoutException", "modelTimeoutException"):
+            return ModelError(
+                f"{self.model_id} timed out before finishing: try again, or ask for a shorter "
+                "answer."
+            )
+        if code == "ValidationException":
+            return ModelError(f"Bedrock rejected the request: {message.strip()}")
+        return ModelError(f"Bedrock failed ({code}): {message.strip()} Try again.")
+
+    def check(self) -> list[str]:
+        """A one-token Converse call: proves credentials, region, model access."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            self._client().converse(**{**self._request("Reply with OK.", [
+                ChatMessage("user", "ping")], 1)})
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            raise self._translate(err.get("Code", ""), err.get("Message", "")) from None
+        except NoCredentialsError:
+            raise ModelConfigError("No AWS credentials found: run `aws configure`.") from None
+        except BotoCoreError as e:
+            raise ModelError(f"Cannot reach Bedrock in {self.region}: {e}") from None
+        return [self.model_id]
