@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pai_cli import __version__
-from pai_cli.cli import chat, conversations, key, memory, search
+from pai_cli.cli import chat, conversations, key, memory, models, search, usage
 
 app = typer.Typer(
     name="pai",
@@ -29,6 +29,8 @@ app.command("search")(search.search)
 app.command("chat")(chat.chat)
 app.add_typer(conversations.app, name="conversations")
 app.add_typer(key.app, name="key")
+app.add_typer(models.app, name="models")
+app.command("usage")(usage.usage)
 
 
 def _version(value: bool) -> None:

@@ -49,6 +49,7 @@ class BedrockModel:
         endpoint_url: str | None = None,
         read_timeout: float = 60.0,
         stream_retries: int = 3,
+        max_attempts: int = 6,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.model_id = model_id
@@ -57,6 +58,7 @@ class BedrockModel:
         self.endpoint_url = endpoint_url
         self.read_timeout = read_timeout
         self.stream_retries = stream_retries
+        self.max_attempts = max_attempts
         self._sleep = sleep
         self._client_obj: Any = None
 
@@ -76,7 +78,7 @@ class BedrockModel:
                 "bedrock-runtime",
                 endpoint_url=self.endpoint_url,
                 config=Config(
-                    retries={"mode": "adaptive", "max_attempts": 6},
+                    retries={"mode": "adaptive", "max_attempts": self.max_attempts},
                     connect_timeout=5,
                     read_timeout=self.read_timeout,
                     user_agent_extra="pai-cli",
