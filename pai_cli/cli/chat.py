@@ -55,7 +55,7 @@ def run_turn(
     if not out.json and result.recalled:
         out.note(f"(recalled {len(result.recalled)}: "
                  + ", ".join(h.memory.id[:12] for h in result.recalled) + ")")
-    printer = make_printer(out.mode, out.color)
+    printer = make_printer(out.mode, out.stdout, out.color)
     stream = chat_service.stream(prepared)
     error: PaiError | None = None
     interrupted = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Protocol, TextIO
 
@@ -71,9 +70,9 @@ class MarkdownPrinter:
         self.live.stop()
 
 
-def make_printer(mode: str, color: bool) -> Printer:
+def make_printer(mode: str, stream: TextIO, color: bool) -> Printer:
     if mode == "json":
         return NullPrinter()
-    if mode == "table" and sys.stdout.isatty():
-        return MarkdownPrinter(sys.stdout, color)
-    return RawPrinter(sys.stdout)
+    if mode == "table" and stream.isatty():
+        return MarkdownPrinter(stream, color)
+    return RawPrinter(stream)
