@@ -149,8 +149,7 @@ class ChatService:
                     user_id, conversation_id, self.settings.history_messages, now))
             ]
         conversation_id = conversation_id or new_conversation_id()
-        recalled = (self.memories.search(user_id, content, self.settings.recall_k)
-                    if self.memories.count(user_id) else [])
+        recalled = self.memories.search(user_id, content, self.settings.recall_k)
         prompt = None
         if self.model is not None:
             prompt = build_prompt(content, history, recalled, self.settings.context_tokens)
@@ -196,14 +195,16 @@ class ChatService:
         reply = "".join(turn.parts)
         result.interrupted = interrupted
         result.error = error.message if error else None
-        if reply:
-            result.reply = reply
-            result.reply_message_id = self._store(
-                turn.user_id, result.conversation_id, "assistant", reply)
-        if result.usage is not None and self.usage is not None and self.model is not None:
-            self.usage.record(turn.user_id, UsageRecord(
-                self.clock(), result.conversation_id, self.model.model_id,
-                result.usage.input_tokens, result.usage.output_tokens, result.usage.cost_usd))
+        with self.conversations.transaction():  # one commit (one fsync) for reply + usage
+            if reply:
+                result.reply = reply
+                result.reply_message_id = self._store(
+                    turn.user_id, result.conversation_id, "assistant", reply)
+            if result.usage is not None and self.usage is not None and self.model is not None:
+                self.usage.record(turn.user_id, UsageRecord(
+                    self.clock(), result.conversation_id, self.model.model_id,
+                    result.usage.input_tokens, result.usage.output_tokens,
+                    result.usage.cost_usd))
         now = time.perf_counter()
         result.timings_ms["finish"] = (now - finishing) * 1000
         result.timings_ms["total"] = (now - turn.started) * 1000

@@ -32,6 +32,7 @@ class OpenAICompatModel:
         self.timeout = timeout
         self.retries = retries
         self._sleep = sleep
+        self._http: Any = None
 
     def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
         return f"OpenAICompatModel({self.base_url!r}, {self.model_id!r})"
@@ -43,9 +44,13 @@ class OpenAICompatModel:
         return headers
 
     def _client(self) -> Any:
-        import httpx
+        # One client for the session: building one loads the CA bundle (~25 ms here), and a
+        # kept-alive connection saves the connect on every turn.
+        if self._http is None:
+            import httpx
 
-        return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=5.0))
+            self._http = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=5.0))
+        return self._http
 
     def stream(
         self, system: str, messages: Sequence[ChatMessage], max_tokens: int
@@ -61,33 +66,33 @@ class OpenAICompatModel:
             "stream_options": {"include_usage": True},
         }
         url = f"{self.base_url}/chat/completions"
-        with self._client() as client:
-            for attempt in range(self.retries + 1):
-                try:
-                    with client.stream("POST", url, json=body, headers=self._headers()) as resp:
-                        if resp.status_code in RETRY_STATUS and attempt < self.retries:
-                            resp.read()
-                            self._sleep(_backoff(attempt, resp.headers.get("retry-after")))
-                            continue
-                        if resp.status_code >= 400:
-                            resp.read()
-                            raise self._http_error(resp.status_code, resp.text)
-                        yield from self._events(resp)
-                        return
-                except httpx.ConnectError:
-                    raise ModelError(
-                        f"Cannot reach the model server at {self.base_url}: is it running? "
-                        "(check base_url in the config or PAI_BASE_URL)"
-                    ) from None
-                except httpx.TimeoutException:
-                    raise ModelError(
-                        f"The model server at {self.base_url} did not answer within "
-                        f"{self.timeout:.0f} s: try again, or raise the timeout."
-                    ) from None
-                except (httpx.RemoteProtocolError, httpx.ReadError):
-                    raise ModelError(
-                        "The model server closed the connection mid-reply; what arrived is kept."
-                    ) from None
+        client = self._client()
+        for attempt in range(self.retries + 1):
+            try:
+                with client.stream("POST", url, json=body, headers=self._headers()) as resp:
+                    if resp.status_code in RETRY_STATUS and attempt < self.retries:
+                        resp.read()
+                        self._sleep(_backoff(attempt, resp.headers.get("retry-after")))
+                        continue
+                    if resp.status_code >= 400:
+                        resp.read()
+                        raise self._http_error(resp.status_code, resp.text)
+                    yield from self._events(resp)
+                    return
+            except httpx.ConnectError:
+                raise ModelError(
+                    f"Cannot reach the model server at {self.base_url}: is it running? "
+                    "(check base_url in the config or PAI_BASE_URL)"
+                ) from None
+            except httpx.TimeoutException:
+                raise ModelError(
+                    f"The model server at {self.base_url} did not answer within "
+                    f"{self.timeout:.0f} s: try again, or raise the timeout."
+                ) from None
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                raise ModelError(
+                    "The model server closed the connection mid-reply; what arrived is kept."
+                ) from None
 
     def _events(self, resp: Any) -> Iterator[ReplyEvent]:
         usage: Usage | None = None
@@ -151,8 +156,7 @@ class OpenAICompatModel:
         import httpx
 
         try:
-            with self._client() as client:
-                resp = client.get(f"{self.base_url}/models", headers=self._headers())
+            resp = self._client().get(f"{self.base_url}/models", headers=self._headers())
         except httpx.HTTPError:
             raise ModelError(f"Cannot reach the model server at {self.base_url}.") from None
         if resp.status_code >= 400:

@@ -13,6 +13,8 @@ _COLS = (
     "source_conversation, source_message"
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+COMMON_TERM_MIN_ROWS = 1000
+COMMON_TERM_SHARE = 0.5
 
 
 def _row(r: tuple) -> SealedMemory:
@@ -153,12 +155,26 @@ class SqliteMemoryStore:
     def purge_expired(self, now: float) -> list[tuple[str, str]]:
         return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
+    def _discriminative(self, terms: list[str]) -> list[str]:
+        """Drop terms found in more than half of the rows. BM25 gives them (almost) no
+        weight, yet an OR query over them scores every row they are in: at 100k+ memories
+        they are what makes keyword search slow."""
+        n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
+        if n < COMMON_TERM_MIN_ROWS:
+            return terms
+        marks = ",".join("?" * len(terms))
+        df = dict(self.db.execute(
+            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
+        ).fetchall())
+        return [t for t in terms if 0 < df.get(t, 0) <= n * COMMON_TERM_SHARE]
+
     def keyword_search(
         self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float
     ) -> list[tuple[str, float]]:
+        terms = self._discriminative(list(dict.fromkeys(terms))) if terms else []
         if not terms:
             return []
-        match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+        match = " OR ".join(f'"{t}"' for t in terms)
         # Terms are blinded with a per-user key, so another user's rows cannot match; the
         # join still scopes by user_id so that no code path depends on that alone.
         sql = (

@@ -82,7 +82,12 @@ CREATE TABLE usage (
 CREATE INDEX usage_user_time ON usage (user_id, created_at);
 """
 
+M003_TERM_VOCAB = """
+CREATE VIRTUAL TABLE memory_terms_vocab USING fts5vocab(memory_terms, 'row');
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_usage", M002_USAGE),
+    ("003_term_vocab", M003_TERM_VOCAB),
 ]
