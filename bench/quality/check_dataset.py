@@ -164,7 +164,8 @@ def main() -> int:
     n_q = len(q_rows)
     ratio = n_para / n_q if n_q else 0.0
     print(f"memories:     {len(memories)}")
-    print("categories:   " + ", ".join(f"{k}={v}" for k, v in sorted(categories.items(), key=lambda kv: str(kv[0]))))
+    cats = sorted(categories.items(), key=lambda kv: str(kv[0]))
+    print("categories:   " + ", ".join(f"{k}={v}" for k, v in cats))
     print(f"questions:    {n_q}")
     print(f"paraphrases:  {n_para} ({ratio:.1%})")
     print(f"multi-relevant questions: {n_multi}")
