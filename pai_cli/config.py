@@ -40,14 +40,26 @@ _KEYS: dict[str, type] = {
     "history_messages": int,
     "aws_profile": str,
     "aws_region": str,
+    "backend": str,
+    "env": str,
+    "vector_store": str,
+    "embedder": str,
+    "aws_names": dict,
 }
 _ENV = {  # PAI_* variables that override the config file
     "provider": ("PAI_PROVIDER", str),
     "model": ("PAI_MODEL", str),
     "base_url": ("PAI_BASE_URL", str),
     "max_tokens": ("PAI_MAX_TOKENS", int),
+    "backend": ("PAI_BACKEND", str),
+    "env": ("PAI_ENV", str),
 }
 PROVIDERS = ("bedrock", "openai", "none")
+CHOICES = {
+    "backend": ("local", "aws"),
+    "vector_store": ("s3vectors", "opensearch"),
+    "embedder": ("default", "local", "titan"),
+}
 
 
 def default_home() -> Path:
@@ -120,6 +132,11 @@ class Settings:
     history_messages: int = 20
     aws_profile: str | None = None
     aws_region: str | None = None
+    backend: str = "local"
+    env: str = "dev"
+    vector_store: str = "s3vectors"
+    embedder: str = "default"
+    aws_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
@@ -139,7 +156,8 @@ class Settings:
         return Path(self.api_key_file).expanduser() if self.api_key_file else self.home / "api_key"
 
 
-def load_settings(user: str | None = None) -> Settings:
+def load_settings(user: str | None = None, **flags: str | None) -> Settings:
+    """flags: backend, env (the root command's options), above env and config."""
     home = default_home()
     path = config_path(home)
     data = read_config(path)
@@ -152,6 +170,12 @@ def load_settings(user: str | None = None) -> Settings:
                 data[key] = kind(raw)
             except ValueError:
                 raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}.") from None
+    data.update({k: v for k, v in flags.items() if v})
+    for key, allowed in CHOICES.items():
+        if key in data and data[key] not in allowed:
+            raise ConfigError(f"Unknown {key} {data[key]!r}: use one of {', '.join(allowed)}.")
+    if "env" in data and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,19}", data["env"]):
+        raise ConfigError(f"Environment name {data['env']!r} is not valid: use a-z, 0-9, '-'.")
     if data.get("provider") is not None and data["provider"] not in PROVIDERS:
         raise ConfigError(
             f"Unknown provider {data['provider']!r}: use one of {', '.join(PROVIDERS)}."
@@ -204,8 +228,36 @@ class Wiring:
 
         return Database(self.settings.db_path)
 
+    @property
+    def is_aws(self) -> bool:
+        return self.settings.backend == "aws"
+
     @cached_property
-    def cipher(self) -> LocalCipher:
+    def aws(self) -> Any:
+        from pai_cli.backends.aws.session import Aws, resolve_region
+
+        profile = self.choice.profile or self.settings.aws_profile
+        region = resolve_region(self.choice.region or self.settings.aws_region, profile)
+        if not region:
+            raise ConfigError("No AWS region for the AWS home: pass --region or set AWS_REGION.")
+        return Aws(region, profile, endpoint_url=os.environ.get("PAI_AWS_ENDPOINT") or None)
+
+    @cached_property
+    def aws_names(self) -> Any:
+        from pai_cli.backends.aws.names import resolve_names
+
+        return resolve_names(self.aws, self.settings.env, dict(self.settings.aws_names))
+
+    @cached_property
+    def cipher(self) -> Any:
+        if self.is_aws:
+            from pai_cli.backends.aws.kms_cipher import KmsCipher
+
+            return KmsCipher(self.aws, self.aws_names.key_alias, self.settings.env)
+        return self.local_cipher
+
+    @cached_property
+    def local_cipher(self) -> LocalCipher:
         from pai_cli.backends.local import keyfile
         from pai_cli.backends.local.cipher import LocalCipher
         from pai_cli.backends.local.memory_store import SqliteMemoryStore
@@ -238,30 +290,73 @@ class Wiring:
 
     @cached_property
     def embedder(self) -> Any:
+        if self.is_aws and self.settings.embedder in ("default", "titan"):
+            from pai_cli.backends.aws.titan_embedder import TitanEmbedder
+
+            return TitanEmbedder(self.aws, self.settings.env)
+        if self.settings.embedder == "titan":
+            raise ConfigError("embedder = 'titan' needs backend = 'aws' (Bedrock).")
         from pai_cli.backends.local.embedder import WordLlamaEmbedder
 
         return WordLlamaEmbedder()
 
     @cached_property
     def memories(self) -> MemoryService:
-        from pai_cli.backends.local.embedder import DIM
-        from pai_cli.backends.local.memory_store import SqliteMemoryStore
-        from pai_cli.backends.local.vector_index import UsearchVectorIndex
         from pai_cli.core.memory_service import MemoryService, MemorySettings
 
         s = self.settings
+        embedder: Any
+        if self.is_aws:
+            store, index = self._aws_memory_parts()
+            embedder = self.embedder
+        else:
+            from pai_cli.backends.local.embedder import DIM
+            from pai_cli.backends.local.memory_store import SqliteMemoryStore
+            from pai_cli.backends.local.vector_index import UsearchVectorIndex
+
+            store = SqliteMemoryStore(self.db)
+            index = UsearchVectorIndex(self.db, s.index_dir, DIM)
+            embedder = _Lazy(lambda: self.embedder, DIM)
         return MemoryService(
-            store=SqliteMemoryStore(self.db),
-            index=UsearchVectorIndex(self.db, s.index_dir, DIM),
-            embedder=_Lazy(lambda: self.embedder, DIM),
+            store=store,
+            index=index,
+            embedder=embedder,
             cipher=self.cipher,
             clock=self.clock,
             settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
         )
 
+    def _aws_memory_parts(self) -> tuple[Any, Any]:
+        from pai_cli.backends.aws.memory_store import DynamoMemoryStore
+
+        names, env = self.aws_names, self.settings.env
+        store = DynamoMemoryStore(self.aws, names.memories_table, names.memory_bucket, env)
+        if self.settings.vector_store == "opensearch":
+            from pai_cli.backends.aws.opensearch_index import OpenSearchIndex
+
+            if not names.opensearch_endpoint:
+                raise ConfigError(
+                    f"No OpenSearch endpoint for collection {names.collection}: deploy with "
+                    "`pai deploy --vector-store opensearch` or set aws_names.opensearch_endpoint."
+                )
+            return store, OpenSearchIndex(self.aws, names.opensearch_endpoint, env=env,
+                                          dim=self.embedder.dim)
+        from pai_cli.backends.aws.s3vectors_index import S3VectorsIndex
+
+        return store, S3VectorsIndex(self.aws, names.vector_bucket, names.vector_index, env)
+
+    def conversation_store(self) -> Any:
+        if self.is_aws:
+            from pai_cli.backends.aws.conversation_store import DynamoConversationStore
+
+            return DynamoConversationStore(self.aws, self.aws_names.conversations_table,
+                                           self.settings.env)
+        from pai_cli.backends.local.conversation_store import SqliteConversationStore
+
+        return SqliteConversationStore(self.db)
+
     @cached_property
     def chat(self) -> ChatService:
-        from pai_cli.backends.local.conversation_store import SqliteConversationStore
         from pai_cli.backends.local.job_queue import SqliteJobQueue
         from pai_cli.backends.local.usage_log import SqliteUsageLog
         from pai_cli.core.chat import ChatService, ChatSettings
@@ -269,7 +364,9 @@ class Wiring:
         s = self.settings
         return ChatService(
             memories=self.memories,
-            conversations=SqliteConversationStore(self.db),
+            conversations=self.conversation_store(),
+            # The durable queue stays on this machine in both homes: it must survive the
+            # very AWS failure it exists for.
             queue=SqliteJobQueue(self.db),
             cipher=self.cipher,
             clock=self.clock,
@@ -284,10 +381,8 @@ class Wiring:
 
     def purge_expired(self) -> None:
         """Expired rows are deleted, not only hidden; done on write commands."""
-        from pai_cli.backends.local.conversation_store import SqliteConversationStore
-
-        self.memories.purge_expired()
-        SqliteConversationStore(self.db).purge_expired(self.clock())
+        self.memories.purge_expired(self.settings.user)
+        self.conversation_store().purge_expired(self.clock())
 
     def close(self) -> None:
         if "db" in self.__dict__:
@@ -312,6 +407,12 @@ def translate_error(exc: BaseException, settings: Settings | None) -> PaiError |
     """Backend exceptions as one-line PaiErrors; None when the exception is not theirs."""
     import sys
 
+    if "botocore" in sys.modules:
+        from pai_cli.backends.aws.session import translate as translate_aws
+
+        known = translate_aws(exc, "AWS", settings.env if settings else "dev")
+        if known is not None:
+            return known
     if "sqlite3" in sys.modules:
         from pai_cli.backends.local.db import translate
 

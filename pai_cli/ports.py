@@ -27,6 +27,9 @@ class Transactional(Protocol):
 
 
 class MemoryStore(Transactional, Protocol):
+    supports_keywords: bool
+    """False where the store keeps no keyword index: search is then vector-only."""
+
     def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
         """Insert; ids that already exist are skipped. Returns the ids inserted."""
         ...
@@ -44,8 +47,8 @@ class MemoryStore(Transactional, Protocol):
     def count(self, user_id: str, now: float) -> int: ...
     def delete(self, user_id: str, memory_id: str) -> bool: ...
     def delete_all(self, user_id: str) -> list[str]: ...
-    def purge_expired(self, now: float) -> list[tuple[str, str]]:
-        """Delete expired memories; returns their (user_id, memory_id)."""
+    def purge_expired(self, now: float, user_id: str) -> list[tuple[str, str]]:
+        """Delete the user's expired memories; returns their (user_id, memory_id)."""
         ...
 
     def keyword_search(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from fakes.bedrock_server import Error, Stream, bedrock_fake, model_of
 
-from pai_cli.backends.llm.bedrock import BedrockModel, default_model, resolve_region
+from pai_cli.backends.aws.session import resolve_region
+from pai_cli.backends.llm.bedrock import BedrockModel, default_model
 from pai_cli.core.records import ChatMessage
 from pai_cli.errors import ModelConfigError, ModelError, PromptTooLong
 

@@ -25,7 +25,8 @@ def real_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_model():
-    from pai_cli.backends.llm.bedrock import BedrockModel, default_model, resolve_region
+    from pai_cli.backends.aws.session import resolve_region
+    from pai_cli.backends.llm.bedrock import BedrockModel, default_model
 
     region = resolve_region(None, os.environ.get("AWS_PROFILE"))
     if not region:

@@ -40,7 +40,7 @@ def test_memories_expire_unless_pinned(clocked) -> None:
     clock.now += 2 * DAY
     assert [m.id for m in svc.list("alice")] == [pinned.id]
     assert [h.memory.id for h in svc.search("alice", "allotment gate code", 5)] == [pinned.id]
-    assert svc.purge_expired() == 1  # expired rows are deleted, not only hidden
+    assert svc.purge_expired("alice") == 1  # expired rows are deleted, not only hidden
     con = sqlite3.connect(w.settings.db_path)
     assert con.execute("SELECT count(*) FROM memories").fetchone()[0] == 1
     assert con.execute("SELECT count(*) FROM memory_terms").fetchone()[0] == 1

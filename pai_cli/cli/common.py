@@ -21,10 +21,17 @@ OutputOpt = Annotated[
 
 _opened: list[Wiring] = []
 """Every Wiring this process built, so main can flush notices and close databases."""
+_root: dict[str, str | None] = {}
+"""--backend and --env, given before the command (`pai --backend aws --env dev ...`)."""
+
+
+def set_root_options(**options: str | None) -> None:
+    _root.clear()
+    _root.update(options)
 
 
 def open_wiring(user: str | None) -> Wiring:
-    wiring = Wiring(load_settings(user))
+    wiring = Wiring(load_settings(user, **_root))
     _opened.append(wiring)
     return wiring
 

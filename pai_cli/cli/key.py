@@ -59,7 +59,7 @@ def backup(
     wiring, out, settings = setup(user, as_json, output)
     if file.exists() and not force:
         raise InputError(f"{file} exists: choose another file or pass --force.")
-    wiring.cipher  # noqa: B018 - makes the key on first use, checks it against the database
+    wiring.local_cipher  # noqa: B018 - makes the key on first use, checks it against the db
     key = keyfile.read_key(settings.key_path)
     assert key is not None
     doc = keyfile.backup(key, _passphrase(confirm=True))

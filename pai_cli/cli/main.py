@@ -48,8 +48,17 @@ def root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks (also PAI_DEBUG=1; any position).")
     ] = False,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="local (default) or aws (also PAI_BACKEND).")
+    ] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="AWS environment, e.g. dev (also PAI_ENV).")
+    ] = None,
 ) -> None:
     """pai: a personal AI agent for the command line that remembers."""
+    from pai_cli.cli.common import set_root_options
+
+    set_root_options(backend=backend, env=env)
 
 
 def _flush_notices() -> None:
@@ -109,6 +118,9 @@ def run(argv: list[str] | None = None) -> None:
         for wiring in opened():
             wiring.close()
         opened().clear()
+        from pai_cli.cli.common import set_root_options
+
+        set_root_options()
     sys.exit(code)
 
 

@@ -83,7 +83,9 @@ class MemoryService:
 
     def _seal(self, m: Memory) -> SealedMemory:
         blob = self.cipher.seal(m.user_id, KIND, m.id, m.content)
-        terms = " ".join(self.cipher.blind(m.user_id, text.terms(m.content)))
+        terms = ""
+        if self.store.supports_keywords:
+            terms = " ".join(self.cipher.blind(m.user_id, text.terms(m.content)))
         return SealedMemory(
             id=m.id,
             user_id=m.user_id,
@@ -224,10 +226,10 @@ class MemoryService:
             self.store.set_meta(self._model_key(user_id), "")
         return len(gone)
 
-    def purge_expired(self) -> int:
+    def purge_expired(self, user_id: str) -> int:
         now = self.clock()
         with self.store.transaction():
-            gone = self.store.purge_expired(now)
+            gone = self.store.purge_expired(now, user_id)
             by_user: dict[str, list[str]] = {}
             for user_id, memory_id in gone:
                 by_user.setdefault(user_id, []).append(memory_id)
@@ -252,7 +254,7 @@ class MemoryService:
         n = max(self.settings.candidates, k)
         keyword: list[tuple[str, float]] = []
         vector: list[tuple[str, float]] = []
-        if mode in ("hybrid", "keyword"):
+        if mode in ("hybrid", "keyword") and self.store.supports_keywords:
             blinded = self.cipher.blind(user_id, dict.fromkeys(text.terms(query)))
             if blinded:
                 kn = n if mode == "keyword" else self.settings.keyword_candidates

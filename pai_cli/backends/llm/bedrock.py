@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,21 +20,6 @@ RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotRead
 def default_model(region: str | None) -> str:
     geo = {"us": "us", "ca": "us", "eu": "eu", "ap": "apac"}.get((region or "us")[:2], "us")
     return f"{geo}.{DEFAULT_MODEL}"
-
-
-def resolve_region(flag: str | None, profile: str | None) -> str | None:
-    """flag > AWS_REGION > AWS_DEFAULT_REGION > the profile's region: botocore on its own
-    ignores AWS_REGION."""
-    for value in (flag, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")):
-        if value:
-            return value
-    import botocore.session
-
-    session = botocore.session.Session(profile=profile)
-    try:
-        return session.get_config_variable("region")
-    except Exception:  # noqa: BLE001 - a broken profile is reported when the client is made
-        return None
 
 
 class BedrockModel:

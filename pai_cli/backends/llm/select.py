@@ -103,7 +103,8 @@ def _bedrock(
     settings: Settings, choice: ModelChoice, model_id: str | None, profile: str | None,
     quiet: bool = False,
 ) -> Any:
-    from pai_cli.backends.llm.bedrock import BedrockModel, default_model, resolve_region
+    from pai_cli.backends.aws.session import resolve_region
+    from pai_cli.backends.llm.bedrock import BedrockModel, default_model
 
     region = resolve_region(choice.region or settings.aws_region, profile)
     if not region:

@@ -26,6 +26,8 @@ def _row(r: tuple) -> SealedMemory:
 
 
 class SqliteMemoryStore:
+    supports_keywords = True
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -152,7 +154,8 @@ class SqliteMemoryStore:
     def delete_all(self, user_id: str) -> list[str]:
         return [m for _, m in self._delete_rows("user_id = ?", (user_id,))]
 
-    def purge_expired(self, now: float) -> list[tuple[str, str]]:
+    def purge_expired(self, now: float, user_id: str | None = None) -> list[tuple[str, str]]:
+        # Locally every user's expired rows go at once: one indexed range delete.
         return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
     def _discriminative(self, terms: list[str]) -> list[str]:

@@ -1,0 +1,76 @@
+"""The names of the AWS resources for one environment: stack outputs where the stacks
+exist, the reference's names otherwise, config overrides above both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from pai_cli.backends.aws.session import Aws
+
+
+@dataclass(frozen=True)
+class AwsNames:
+    env: str
+    conversations_table: str
+    memories_table: str
+    memory_bucket: str
+    key_alias: str
+    vector_bucket: str
+    vector_index: str = "memories"
+    collection: str = ""
+    opensearch_endpoint: str = ""
+
+
+# Output key of a pai stack -> field above. The deploy issue's templates export these.
+OUTPUTS = {
+    "ConversationsTableName": "conversations_table",
+    "MemoriesTableName": "memories_table",
+    "MemoryBucketName": "memory_bucket",
+    "KeyAlias": "key_alias",
+    "VectorBucketName": "vector_bucket",
+    "VectorIndexName": "vector_index",
+    "CollectionName": "collection",
+    "CollectionEndpoint": "opensearch_endpoint",
+}
+STACKS = ("security", "storage", "ai")
+
+
+def reference_names(env: str, account: str) -> AwsNames:
+    return AwsNames(
+        env=env,
+        conversations_table=f"pai-conversations-{env}",
+        memories_table=f"pai-memories-{env}",
+        memory_bucket=f"pai-long-term-memory-{account}-{env}",
+        key_alias=f"alias/pai-encryption-{env}",
+        vector_bucket=f"pai-vectors-{account}-{env}",
+        collection=f"pai-vectors-{env}",
+    )
+
+
+def stack_outputs(aws: Aws, env: str) -> dict[str, str]:
+    from botocore.exceptions import ClientError
+
+    found: dict[str, str] = {}
+    cfn = aws.client("cloudformation")
+    for stack in STACKS:
+        try:
+            described = cfn.describe_stacks(StackName=f"pai-{stack}-{env}")["Stacks"]
+        except ClientError as e:
+            if "does not exist" in str(e):
+                continue
+            raise
+        for out in described[0].get("Outputs", []):
+            if out["OutputKey"] in OUTPUTS:
+                found[OUTPUTS[out["OutputKey"]]] = out["OutputValue"]
+    return found
+
+
+def resolve_names(aws: Aws, env: str, overrides: dict[str, Any]) -> AwsNames:
+    unknown = set(overrides) - {f.name for f in fields(AwsNames)}
+    if unknown:
+        from pai_cli.errors import ConfigError
+
+        raise ConfigError(f"Unknown aws_names key(s) {', '.join(sorted(unknown))} in config.toml.")
+    names = reference_names(env, overrides.get("account") or aws.account_id())
+    return replace(names, **{**stack_outputs(aws, env), **overrides})
