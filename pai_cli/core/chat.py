@@ -77,6 +77,7 @@ class ChatService:
         self.model = model
         self.settings = settings or ChatSettings()
         self.usage = usage
+        self._last_stored = 0.0
 
     # -- conversations -------------------------------------------------------------------
     def resolve_conversation(self, user_id: str, id_or_prefix: str) -> str:
@@ -113,7 +114,10 @@ class ChatService:
 
     # -- the turn ------------------------------------------------------------------------
     def _store(self, user_id: str, conversation_id: str, role: str, content: str) -> str:
-        now = self.clock()
+        # Strictly increasing within a session, so a reply never sorts before its question
+        # when the clock is coarse (or frozen in tests); stores order by (time, id).
+        now = max(self.clock(), self._last_stored + 1e-6)
+        self._last_stored = now
         message_id = f"msg-{uuid.uuid4()}"
         sealed = SealedMessage(
             id=message_id,

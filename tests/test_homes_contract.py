@@ -1,0 +1,245 @@
+"""One contract, two homes: every test here runs on the local home and on the AWS home
+(DynamoDB, S3, KMS and S3 Vectors on moto), so the two cannot drift."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import pai
+from fakes.aws_home import moto_aws_home
+
+from pai_cli.config import Wiring, load_settings
+from pai_cli.core.memory_service import DAY
+from pai_cli.core.records import ImportRecord
+from pai_cli.errors import BackendError, InputError, NotFound
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["local", "aws"])
+def home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+         pai_home: Path) -> Iterator[str]:
+    pai_home.mkdir(parents=True, exist_ok=True)
+    if request.param == "local":
+        yield "local"
+        return
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    with moto_aws_home(monkeypatch):
+        yield "aws"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def wiring(home: str, clock: Clock) -> Iterator[Wiring]:
+    w = Wiring(load_settings("alice"), clock=clock)
+    yield w
+    w.close()
+
+
+def test_memory_round_trip(wiring: Wiring) -> None:
+    svc = wiring.memories
+    a = svc.add("alice", "Maya starts kindergarten at Oakwood Elementary", "family")
+    b = svc.add("alice", "Penicillin gives me hives", "health", pinned=False)
+    assert svc.get("alice", a.id[:10]).content == a.content
+    assert [m.id for m in svc.list("alice", "health")] == [b.id]
+    assert {m.id for m in svc.list("alice")} == {a.id, b.id}
+    edited = svc.edit("alice", a.id, "Maya starts kindergarten at Lakeside Elementary")
+    assert svc.get("alice", a.id).content == edited.content
+    hits = svc.search("alice", "which school is my daughter going to", 2)
+    assert hits[0].memory.id == a.id and "Lakeside" in hits[0].memory.content
+    assert svc.set_pinned("alice", b.id, True).expires_at is None
+    svc.forget("alice", a.id)
+    with pytest.raises(NotFound):
+        svc.get("alice", a.id)
+    assert [h.memory.id for h in svc.search("alice", "kindergarten school", 5)] == [b.id]
+    assert svc.count("alice") == 1
+
+
+def test_users_are_isolated(wiring: Wiring) -> None:
+    svc = wiring.memories
+    a = svc.add("alice", "Alice hides the spare key under the heron statue", "home")
+    svc.add("bob", "Bob parks on level 3", "car")
+    assert [h.memory.user_id for h in svc.search("bob", "spare key heron statue", 5)] == ["bob"]
+    for action in (lambda: svc.get("bob", a.id), lambda: svc.forget("bob", a.id),
+                   lambda: svc.edit("bob", a.id, "mine now")):
+        with pytest.raises(NotFound):
+            action()
+    assert [m.content for m in svc.list("bob")] == ["Bob parks on level 3"]
+    assert svc.get("alice", a.id).content.startswith("Alice hides")
+
+
+def test_chat_turn_and_conversations(wiring: Wiring) -> None:
+    wiring.memories.add("alice", "Our cat Miso hates the vacuum cleaner", "pets")
+    first = wiring.chat.turn("alice", "is Miso afraid of the vacuum?")
+    assert first.recalled[0].memory.content == "Our cat Miso hates the vacuum cleaner"
+    wiring.chat.remember_pending("alice")
+    second = wiring.chat.turn("alice", "and of the hoover?", first.conversation_id)
+    wiring.chat.remember_pending("alice")
+    convs = wiring.chat.list_conversations("alice")
+    assert [c.id for c in convs] == [first.conversation_id] and convs[0].messages == 2
+    assert [m.content for m in wiring.chat.messages("alice", second.conversation_id)] == [
+        "is Miso afraid of the vacuum?", "and of the hoover?"]
+    assert wiring.memories.count("alice") == 3
+    assert wiring.chat.list_conversations("bob") == []
+    wiring.chat.delete_conversation("alice", first.conversation_id)
+    assert wiring.chat.list_conversations("alice") == []
+
+
+def test_expiry_and_pins(wiring: Wiring, clock: Clock) -> None:
+    svc = wiring.memories
+    pinned = svc.add("alice", "plot 42 at the allotment", pinned=True)
+    svc.add("alice", "the gate code is 1911", pinned=False)
+    cid = wiring.chat.turn("alice", "short-lived message").conversation_id
+    clock.now += 366 * DAY
+    assert [m.id for m in svc.list("alice")] == [pinned.id]
+    assert [h.memory.id for h in svc.search("alice", "allotment gate code", 5)] == [pinned.id]
+    assert wiring.chat.list_conversations("alice") == []
+    with pytest.raises(NotFound):
+        wiring.chat.messages("alice", cid)
+
+
+def test_import_is_idempotent_and_export_round_trips(wiring: Wiring) -> None:
+    svc = wiring.memories
+    records = [ImportRecord(i, f"fact {i}: shelf {i} holds jars", "home", None, f"mem-fx-{i}")
+               for i in range(12)]
+    assert svc.import_records("alice", records, batch_size=5) == (12, 0)
+    assert svc.import_records("alice", records, batch_size=5) == (0, 12)
+    assert sorted(m.id for m in svc.export("alice")) == sorted(r.id for r in records)
+
+
+def test_bad_input_is_refused_the_same_way(wiring: Wiring) -> None:
+    with pytest.raises(InputError):
+        wiring.memories.add("alice", "   ")
+    with pytest.raises(NotFound):
+        wiring.memories.get("alice", "mem-nope")
+
+
+# -- what only the AWS home can show --------------------------------------------------------
+SECRET = "Zanzibar quokka marmalade belongs to Grandma Ottoline"
+WORDS = [b"zanzibar", b"quokka", b"marmalade", b"ottoline"]
+
+
+@pytest.fixture
+def aws_wiring(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Iterator[tuple[Wiring, dict]]:
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    with moto_aws_home(monkeypatch) as info:
+        w = Wiring(load_settings("alice"))
+        yield w, info
+        w.close()
+
+
+def everything_stored(info: dict) -> bytes:
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    vec = boto3.client("s3vectors", region_name="us-east-1")
+    blob = b""
+    for table in (info["memories"], info["conversations"]):
+        for item in ddb.scan(TableName=table)["Items"]:
+            blob += json.dumps(item, default=lambda b: b.decode("latin-1")).encode()
+    for v in s3.list_object_versions(Bucket=info["bucket"]).get("Versions", []):
+        blob += s3.get_object(Bucket=info["bucket"], Key=v["Key"], VersionId=v["VersionId"])[
+            "Body"].read()
+    blob += json.dumps(vec.list_vectors(vectorBucketName=info["vector_bucket"],
+                                        indexName="memories", returnMetadata=True)).encode()
+    return blob.lower()
+
+
+def test_no_plaintext_reaches_dynamodb_s3_or_vectors(aws_wiring) -> None:
+    w, info = aws_wiring
+    m = w.memories.add("alice", SECRET, "family")
+    w.memories.edit("alice", m.id, SECRET + " and her quokka")
+    w.chat.turn("alice", "remind me about the Zanzibar quokka marmalade")
+    w.chat.remember_pending("alice")
+    stored = everything_stored(info)
+    assert b"alice" in stored  # the scan really saw the records
+    for word in WORDS:
+        assert word not in stored
+
+
+def test_forget_removes_item_every_s3_version_and_the_vector(aws_wiring) -> None:
+    import boto3
+
+    w, info = aws_wiring
+    m = w.memories.add("alice", "first version", "misc")
+    w.memories.edit("alice", m.id, "second version")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    key = f"memories/alice/{m.id}.json"
+    assert len(s3.list_object_versions(Bucket=info["bucket"], Prefix=key)["Versions"]) == 2
+    w.memories.forget("alice", m.id)
+    listed = s3.list_object_versions(Bucket=info["bucket"], Prefix=key)
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+    vec = boto3.client("s3vectors", region_name="us-east-1")
+    assert vec.list_vectors(vectorBucketName=info["vector_bucket"], indexName="memories")[
+        "vectors"] == []
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    assert ddb.get_item(TableName=info["memories"],
+                        Key={"user_id": {"S": "alice"}, "memory_id": {"S": m.id}}).get("Item") is None
+
+
+def test_ciphertext_moved_to_another_record_or_user_fails(aws_wiring) -> None:
+    import boto3
+
+    w, info = aws_wiring
+    a = w.memories.add("alice", "alice secret one")
+    b = w.memories.add("alice", "alice secret two")
+    c = w.memories.add("bob", "bob's note")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    table = info["memories"]
+    blob = ddb.get_item(TableName=table, Key={"user_id": {"S": "alice"},
+                                              "memory_id": {"S": a.id}})["Item"]["content"]
+    for user, mid in (("alice", b.id), ("bob", c.id)):
+        ddb.update_item(TableName=table, Key={"user_id": {"S": user}, "memory_id": {"S": mid}},
+                        UpdateExpression="SET content = :c", ExpressionAttributeValues={":c": blob})
+    fresh = Wiring(load_settings("alice"))  # a new session: no data keys cached
+    assert fresh.memories.get("alice", a.id).content == "alice secret one"
+    with pytest.raises(BackendError):
+        fresh.memories.get("alice", b.id)
+    with pytest.raises(BackendError):
+        fresh.memories.get("bob", c.id)
+
+
+def test_one_kms_data_key_per_session_not_per_record(aws_wiring) -> None:
+    w, _ = aws_wiring
+    for i in range(20):
+        w.memories.add("alice", f"note {i}")
+    w.memories.list("alice")
+    assert w.cipher.kms_calls == 1
+    fresh = Wiring(load_settings("alice"))
+    assert len(fresh.memories.list("alice", limit=None)) == 20
+    assert fresh.cipher.kms_calls == 1  # one Decrypt for the one wrapped key they share
+
+
+def test_cli_runs_against_the_aws_home(aws_wiring) -> None:
+    r = pai("--backend", "aws", "--env", "test", "memory", "add", "The boiler PIN is 4471",
+            "--json")
+    assert r.code == 0, r.err
+    mid = json.loads(r.out)["id"]
+    hits = json.loads(pai("search", "boiler pin", "--json").out)
+    assert hits[0]["id"] == mid
+    assert pai("memory", "forget", mid).code == 0
+
+
+def test_missing_table_says_which_and_suggests_deploy(aws_wiring) -> None:
+    import boto3
+
+    w, info = aws_wiring
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=info["memories"])
+    r = pai("memory", "list")
+    assert r.code == 3
+    assert info["memories"] in r.err and "pai deploy" in r.err and "Traceback" not in r.err
