@@ -15,6 +15,9 @@ _COLS = (
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 COMMON_TERM_MIN_ROWS = 1000
 COMMON_TERM_SHARE = 0.5
+POSTING_BUDGET = 8000
+"""FTS5 scores every row a query term matches (~1 us a row here). Past this many postings
+the commonest terms are left out, rarest first kept: they carry the least BM25 weight."""
 
 
 def _row(r: tuple) -> SealedMemory:
@@ -82,7 +85,9 @@ class SqliteMemoryStore:
             return []
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"SELECT {_COLS} FROM memories WHERE id IN ({marks}) AND user_id = ? AND {_LIVE}",
+            # "+user_id": without it SQLite's planner walks the (user_id, ...) index over all
+            # of the user's rows instead of the unique id index (140 ms at 1M, not 0.05).
+            f"SELECT {_COLS} FROM memories WHERE id IN ({marks}) AND +user_id = ? AND {_LIVE}",
             (*ids, user_id, now),
         ).fetchall()
         return [_row(r) for r in rows]
@@ -99,7 +104,7 @@ class SqliteMemoryStore:
         # Range scan on the unique index instead of LIKE, whose wildcards users could type.
         upper = id_or_prefix[:-1] + chr(ord(id_or_prefix[-1]) + 1)
         rows = self.db.execute(
-            f"SELECT id FROM memories WHERE id >= ? AND id < ? AND user_id = ? AND {_LIVE} "
+            f"SELECT id FROM memories WHERE id >= ? AND id < ? AND +user_id = ? AND {_LIVE} "
             "LIMIT 10", (id_or_prefix, upper, user_id, now),
         ).fetchall()
         return [r[0] for r in rows]
@@ -159,9 +164,10 @@ class SqliteMemoryStore:
         return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
     def _discriminative(self, terms: list[str]) -> list[str]:
-        """Drop terms found in more than half of the rows. BM25 gives them (almost) no
-        weight, yet an OR query over them scores every row they are in: at 100k+ memories
-        they are what makes keyword search slow."""
+        """The query terms worth ranking by. A term in more than half of the rows has (almost)
+        no BM25 weight, yet an OR query scores every row it is in; and past POSTING_BUDGET
+        rows the commonest remaining terms go too. At 100k+ memories this is what keeps
+        keyword search within a few milliseconds; below 1,000 rows nothing is dropped."""
         n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
         if n < COMMON_TERM_MIN_ROWS:
             return terms
@@ -169,7 +175,14 @@ class SqliteMemoryStore:
         df = dict(self.db.execute(
             f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
         ).fetchall())
-        return [t for t in terms if 0 < df.get(t, 0) <= n * COMMON_TERM_SHARE]
+        useful = sorted((df[t], t) for t in terms if 0 < df.get(t, 0) <= n * COMMON_TERM_SHARE)
+        kept, postings = [], 0
+        for count, term in useful:
+            if kept and postings + count > POSTING_BUDGET:
+                break
+            kept.append(term)
+            postings += count
+        return kept
 
     def keyword_search(
         self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float

@@ -30,7 +30,8 @@ from pai_cli.ports import Progress
 DELTA_MAX = 4000
 """Newer rows than this are folded into the HNSW file before answering (exact scan cost)."""
 DEAD_RATIO = 0.2
-HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}
+HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 128}
+"""expansion_search 64 gave recall@10 0.89 (ties allowed) at 1M; 128 costs ~0.2 ms more."""
 _STAMP = re.compile(r"-k(\d+)-d(\d+)-n(\d+)\.usearch$")
 
 
@@ -97,7 +98,8 @@ class UsearchVectorIndex:
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
             n += self.db.execute(
-                f"DELETE FROM vectors WHERE user_id = ? AND memory_id IN ({marks})",
+                # "+user_id" keeps the planner on the unique memory_id index (see memory_store).
+                f"DELETE FROM vectors WHERE +user_id = ? AND memory_id IN ({marks})",
                 (user_id, *chunk),
             ).rowcount
         return n
@@ -203,7 +205,7 @@ class UsearchVectorIndex:
             return []
         marks = ",".join("?" * len(keys))
         return self.db.execute(
-            f"SELECT key, memory_id, category FROM vectors WHERE user_id = ? AND key IN ({marks})",
+            f"SELECT key, memory_id, category FROM vectors WHERE +user_id = ? AND key IN ({marks})",
             (user_id, *keys),
         ).fetchall()
 
