@@ -260,28 +260,36 @@ class Wiring:
     def local_cipher(self) -> LocalCipher:
         from pai_cli.backends.local import keyfile
         from pai_cli.backends.local.cipher import LocalCipher
-        from pai_cli.backends.local.memory_store import SqliteMemoryStore
 
         path = self.settings.key_path
-        meta = SqliteMemoryStore(self.db)
-        key = keyfile.read_key(path)
-        if key is None:
-            if self.db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone():
-                raise ConfigError(
-                    f"The master key is missing (expected at {path}) but this database holds "
-                    "encrypted data: restore it with `pai key restore FILE`."
+        # One process at a time makes or checks the key: two first runs at once must not
+        # each encrypt with a key of their own.
+        with keyfile.locked(path):
+            key = keyfile.read_key(path)
+            if key is None:
+                if self.db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone():
+                    raise ConfigError(
+                        f"The master key is missing (expected at {path}) but this database "
+                        "holds encrypted data: restore it with `pai key restore FILE`."
+                    )
+                fresh = keyfile.new_key()
+                if keyfile.create_key(path, fresh):
+                    self.notices.append(
+                        f"pai created your master key at {path}. Back it up now with "
+                        "`pai key backup FILE`: without it your memories cannot be read."
+                    )
+                key = keyfile.read_key(path)
+                assert key is not None
+            actual = keyfile.fingerprint(key)
+            with self.db.transaction():
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('master_key_fingerprint', ?)",
+                    (actual,),
                 )
-            key = keyfile.new_key()
-            keyfile.write_key(path, key)
-            self.notices.append(
-                f"pai created your master key at {path}. Back it up now with "
-                "`pai key backup FILE`: without it your memories cannot be read."
-            )
-        stored = meta.get_meta("master_key_fingerprint")
-        actual = keyfile.fingerprint(key)
-        if stored is None:
-            meta.set_meta("master_key_fingerprint", actual)
-        elif stored != actual:
+                stored = self.db.execute(
+                    "SELECT value FROM meta WHERE key = 'master_key_fingerprint'"
+                ).fetchone()[0]
+        if stored != actual:
             raise ConfigError(
                 f"The master key at {path} is not the one this database was encrypted with: "
                 "restore the right key with `pai key restore FILE`."

@@ -174,3 +174,17 @@ def test_repl_continues_a_given_conversation(repl_env: Wiring) -> None:
     _, conv = drive_repl(repl_env, "follow up\r\x04", conversation=first)
     assert conv == first
     assert [m.content for m in repl_env.chat.messages("alice", first)] == ["opening line", "follow up"]
+
+
+def test_forget_all_and_delete_conversation_drop_queued_jobs(pai_home: Path) -> None:
+    w = Wiring(load_settings("alice"))
+    kept = w.chat.turn("alice", "keep this one").conversation_id
+    gone = w.chat.turn("alice", "delete this conversation").conversation_id
+    w.chat.delete_conversation("alice", gone)
+    w.chat.remember_pending("alice")
+    assert [m.content for m in w.memories.list("alice")] == ["keep this one"]
+    w.chat.turn("alice", "queued before forget --all", kept)
+    w.close()
+    assert pai("memory", "forget", "--all", "--yes").code == 0
+    pai("chat", "-m", "after", "--json")
+    assert [m["content"] for m in json.loads(pai("memory", "list", "--json").out)] == ["after"]

@@ -56,7 +56,8 @@ def test_output_flag_and_limit() -> None:
         add(f"note number {i} about gardening")
     r = pai("memory", "list", "-o", "json", "--limit", "2")
     assert len(json.loads(r.out)) == 2
-    assert pai("memory", "list", "-o", "yaml").code == 1
+    assert pai("memory", "list", "-o", "yaml").code == 2
+    assert pai("search", "x", "--mode", "fuzzy").code == 2
 
 
 def test_pin_and_unpin() -> None:
@@ -175,3 +176,48 @@ def test_version_and_help() -> None:
                 ["conversations", "show", "--help"]):
         r = pai(*cmd)
         assert r.code == 0 and "Example" in r.out, cmd
+
+
+def test_another_users_export_imports_fully(tmp_path: Path) -> None:
+    """Ids are unique per user: bob importing alice's export gets every memory."""
+    add("Alice's locker code is 4711")
+    export = tmp_path / "a.jsonl"
+    pai("memory", "export", str(export))
+    r = pai("memory", "import", str(export), "--user", "bob", "--json")
+    assert json.loads(r.out) == {"imported": 1, "skipped": 0, "total": 1}
+    assert [m["content"] for m in json.loads(pai("memory", "list", "--user", "bob",
+                                                  "--json").out)] == ["Alice's locker code is 4711"]
+
+
+def test_short_prefixes_do_not_pick_a_memory() -> None:
+    mid = add("only one")
+    for prefix in ("mem-", "mem-" + mid[4:6]):
+        r = pai("memory", "forget", prefix)
+        assert r.code == 1 and "too short" in r.err
+    assert pai("memory", "show", mid).code == 0
+
+
+def test_export_failure_leaves_no_plaintext_behind(tmp_path: Path, pai_home: Path) -> None:
+    import sqlite3
+
+    for i in range(3):
+        add(f"exported note {i}")
+    con = sqlite3.connect(pai_home / "pai.db")
+    con.execute("UPDATE memories SET content = X'0100' WHERE rowid = 3")
+    con.commit()
+    con.close()
+    target = tmp_path / "out.jsonl"
+    r = pai("memory", "export", str(target))
+    assert r.code == 4
+    assert list(tmp_path.glob("*out.jsonl*")) == []
+
+
+def test_bad_settings_are_config_errors(pai_home: Path) -> None:
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('output = "yaml"\n')
+    assert pai("memory", "list").code == 3
+    (pai_home / "config.toml").unlink()
+    r = pai("memory", "list", env={"PAI_DB_TIMEOUT": "abc"})
+    assert r.code == 3 and "PAI_DB_TIMEOUT" in r.err
+    r = pai("memory", "list", env={"PAI_HOME": "/proc/nope/pai"})
+    assert r.code == 3 and "PAI_HOME" in r.err

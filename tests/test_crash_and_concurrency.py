@@ -146,3 +146,46 @@ def test_corrupted_database(pai_home: Path) -> None:
     assert b"corrupted" in r.stderr and b"Traceback" not in r.stderr
     r = pai_process("memory", "list", "--debug")
     assert b"Traceback" in r.stderr
+
+
+def test_first_runs_at_once_agree_on_one_master_key(tmp_path: Path, monkeypatch) -> None:
+    for attempt in range(3):
+        home = tmp_path / f"home{attempt}"
+        monkeypatch.setenv("PAI_HOME", str(home))
+        procs = [subprocess.Popen([sys.executable, "-m", "pai_cli.cli.main", "memory", "add",
+                                   f"note {j}"], cwd=ROOT, env=os.environ.copy(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for j in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()
+        listed = json.loads(pai("memory", "list", "--json").out)
+        assert sorted(m["content"] for m in listed) == [f"note {j}" for j in range(4)]
+
+
+def test_an_interrupted_reindex_is_refused_until_finished(pai_home: Path) -> None:
+    from pai_cli.config import Wiring, load_settings
+
+    w = Wiring(load_settings("alice"))
+    for i in range(30):
+        w.memories.add("alice", f"passport note {i}")
+    calls = {"n": 0}
+    real = w.memories.index.upsert
+
+    def dying_upsert(user_id, items):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the kill, after the first batch
+        real(user_id, items)
+
+    w.memories.index.upsert = dying_upsert  # type: ignore[method-assign]
+    try:
+        w.memories.reindex("alice", batch=10)
+    except KeyboardInterrupt:
+        pass
+    w.close()
+    r = pai("search", "passport")
+    assert r.code == 3 and "reindex" in r.err
+    assert pai("memory", "reindex").code == 0
+    hits = json.loads(pai("search", "passport note 29", "-n", "30", "--json").out)
+    assert len(hits) == 30

@@ -111,10 +111,10 @@ def test_side_index_follows_writes_without_rebuilding(clocked) -> None:
     assert len(ids) == len(set(ids)) == 50
     top = svc.search("alice", "volcano trip planning", 1, mode="vector")[0]
     assert top.memory.id == first[0].id
-    assert index_files(w) == files  # small deltas never trigger a rebuild
+    assert index_files(w) == files  # queries never rebuild for small deltas
 
 
-def test_side_index_rebuilt_when_missing_damaged_or_ahead(clocked) -> None:
+def test_damaged_side_file_is_never_trusted(clocked) -> None:
     w, _ = clocked
     svc = w.memories
     for i in range(30):
@@ -123,27 +123,60 @@ def test_side_index_rebuilt_when_missing_damaged_or_ahead(clocked) -> None:
     [path] = index_files(w)
     path.write_bytes(b"garbage")
     fresh = Wiring(load_settings("alice"), clock=w.clock)
-    assert len(fresh.memories.search("alice", "cycling route", 5, mode="vector")) == 5
-    # A file whose stamp is ahead of the database (restored backup) is not trusted.
-    ahead = w.settings.index_dir / path.name.replace("-k30-", "-k99-")
-    path.rename(ahead)
-    fresh2 = Wiring(load_settings("alice"), clock=w.clock)
-    assert len(fresh2.memories.search("alice", "cycling route", 5, mode="vector")) == 5
-    assert all("-k30-" in p.name for p in index_files(w))
+    hits = fresh.memories.search("alice", "cycling route 7", 5, mode="vector")
+    assert len(hits) == 5 and hits[0].memory.content == "memory 7 about cycling route 7"
+    fresh.memories.index.compact("alice")
+    assert len(index_files(w)) == 1 and index_files(w)[0] != path
     fresh.close()
-    fresh2.close()
 
 
-def test_large_delta_is_folded_into_the_file(clocked, monkeypatch) -> None:
+def test_restored_older_database_does_not_trust_a_newer_file(clocked, pai_home: Path) -> None:
+    """The file's keys would point at other memories once the restored database reuses them."""
+    import shutil
+
+    w, _ = clocked
+    w.memories.add("alice", "the car is parked on level 3")
+    w.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(pai_home / "pai.db", pai_home / "backup.db")
+    for i in range(3):
+        w.memories.add("alice", f"our dog Rex loves fetch {i}")
+    w.memories.index.compact("alice")
+    w.close()
+    for extra in pai_home.glob("pai.db-*"):
+        extra.unlink()
+    shutil.copy(pai_home / "backup.db", pai_home / "pai.db")
+    w2 = Wiring(load_settings("alice"), clock=w.clock)
+    for text in ("dentist appointment on Friday", "tax return due in April", "buy oat milk"):
+        w2.memories.add("alice", text)
+    hits = w2.memories.search("alice", "what is my dog's name", 4, mode="vector")
+    assert not any("Rex" in h.memory.content for h in hits)
+    top = w2.memories.search("alice", "dentist appointment", 1, mode="vector")[0]
+    assert top.memory.content == "dentist appointment on Friday"
+    assert top.vector_score == pytest.approx(
+        float(w2.embedder.embed(["dentist appointment"])[0]
+              @ w2.embedder.embed(["dentist appointment on Friday"])[0]), abs=0.01)
+    w2.close()
+
+
+def test_write_commands_fold_the_delta_into_the_file(clocked, monkeypatch) -> None:
     from pai_cli.backends.local import vector_index
 
-    monkeypatch.setattr(vector_index, "DELTA_MAX", 10)
+    monkeypatch.setattr(vector_index, "DELTA_FOLD", 10)
     w, _ = clocked
-    for i in range(25):
+    for i in range(8):
+        w.memories.add("alice", f"memory {i} about sailing")
+    w.memories.index.compact("alice")
+    for i in range(8, 25):
         w.memories.add("alice", f"memory {i} about sailing")
     w.memories.search("alice", "sailing", 3)
+    assert "-k8-" in index_files(w)[0].name  # a query does not fold small deltas
+    w.memories.maintain("alice")
     [path] = index_files(w)
     assert "-k25-" in path.name
+    for i in range(3):
+        w.memories.forget("alice", w.memories.list("alice", limit=1)[0].id)
+    ids = [h.memory.id for h in w.memories.search("alice", "sailing", 30, mode="vector")]
+    assert len(ids) == 22
 
 
 def test_ann_agrees_with_exact_search(clocked) -> None:

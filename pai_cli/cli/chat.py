@@ -124,6 +124,7 @@ def chat(
             run_turn(chat_service, out, user_id, message, conversation_id)
         finally:
             chat_service.remember_pending(user_id)  # after the reply, whatever happened
+            wiring.memories.maintain(user_id)
         return
     from pai_cli.backends.local.input_history import EncryptedInputHistory
     from pai_cli.cli.repl import run_repl
@@ -132,9 +133,13 @@ def chat(
 
     def one_turn(text: str, current: str) -> None:
         # In the REPL the recall-only notice is said once, not after every message.
-        result = run_turn(chat_service, out, user_id, text, current, quiet_notice=bool(turns))
-        turns.append(result)
-        chat_service.remember_pending(user_id)
+        try:
+            result = run_turn(chat_service, out, user_id, text, current,
+                              quiet_notice=bool(turns))
+            turns.append(result)
+        finally:
+            chat_service.remember_pending(user_id)
+            wiring.memories.maintain(user_id)
 
     run_repl(
         conversation_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +46,7 @@ def add(
     else:
         out.line(memory.id)
         out.note(f"Remembered ({memory.category}{', pinned' if memory.pinned else ''}).")
+    wiring.memories.maintain(wiring.settings.user)
 
 
 @app.command("list")
@@ -90,6 +92,7 @@ def edit(
     else:
         out.line(memory.id)
         out.note("Updated.")
+    wiring.memories.maintain(wiring.settings.user)
 
 
 def _set_pin(memory_id: str, pinned: bool, user: str | None, as_json: bool, output: str | None) -> None:
@@ -141,12 +144,14 @@ def forget(
             n = wiring.memories.count(settings.user)
             typer.confirm(f"Forget all {n} memories of user {settings.user!r}?", abort=True,
                           err=True)
+        wiring.chat.forget_everything_queued(settings.user)
         count = wiring.memories.forget_all(settings.user)
         out.emit({"forgotten": count}) if out.json else out.note(f"Forgot {count} memories.")
         return
     assert memory_id is not None
     gone = wiring.memories.forget(settings.user, memory_id)
     out.emit({"forgotten": [gone]}) if out.json else out.note(f"Forgot {gone}.")
+    wiring.memories.maintain(settings.user)
 
 
 @app.command("export")
@@ -159,12 +164,14 @@ def export(
     Example: pai memory export memories.jsonl
     """
     wiring, out, settings = setup(user, as_json, output)
-    target = sys.stdout if file is None or str(file) == "-" else None
-    tmp = None
-    if target is None:
-        assert file is not None
-        tmp = file.with_name(f".{file.name}.partial")
-        target = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    to_stdout = file is None or str(file) == "-"
+    tmp = None if to_stdout else file.with_name(f".{file.name}.partial")  # type: ignore[union-attr]
+    if tmp is None:
+        target = sys.stdout
+    else:
+        # Decrypted text: private from the first byte, and never left behind half-written.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        target = os.fdopen(fd, "w", encoding="utf-8")
     n = 0
     try:
         for memory in wiring.memories.export(settings.user):
@@ -172,13 +179,17 @@ def export(
             target.write(json.dumps({k: d[k] for k in ("id", "content", "category", "pinned",
                                                        "created_at")}, ensure_ascii=False) + "\n")
             n += 1
-    finally:
         target.flush()
         if tmp is not None:
+            os.fsync(target.fileno())
             target.close()
-    if tmp is not None and file is not None:
-        tmp.replace(file)
-        file.chmod(0o600)
+            tmp.replace(file)  # type: ignore[arg-type]
+    except BaseException:
+        if tmp is not None:
+            target.close()
+            tmp.unlink(missing_ok=True)
+        raise
+    if tmp is not None:
         out.note(f"Exported {n} memories to {file}.")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from pai_cli.core.records import ConversationInfo, Memory, Message, SearchHit, iso
-from pai_cli.errors import InputError
+from pai_cli.errors import ConfigError
 
 MODES = ("json", "table", "text")
 
@@ -32,13 +32,17 @@ class Out:
 
     @classmethod
     def choose(cls, as_json: bool, output: str | None, default: str | None = None) -> Out:
+        if output is not None and output.lower() not in MODES:
+            import typer
+
+            raise typer.BadParameter(f"use one of {', '.join(MODES)}.", param_hint="'--output'")
+        if default is not None and default.lower() not in MODES:
+            raise ConfigError(f"Setting 'output' = {default!r} in config.toml: use one of "
+                              f"{', '.join(MODES)}.")
         mode = "json" if as_json else (output or default)
         if mode is None:
             mode = "table" if sys.stdout.isatty() else "text"
-        mode = mode.lower()
-        if mode not in MODES:
-            raise InputError(f"Unknown output {mode!r}: use one of {', '.join(MODES)}.")
-        return cls(mode)
+        return cls(mode.lower())
 
     @property
     def json(self) -> bool:

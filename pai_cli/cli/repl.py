@@ -101,4 +101,6 @@ def run_repl(
             do_turn(line, current)
         except PaiError as e:
             say(f"error: {e.message}")
+        except Exception as e:  # noqa: BLE001 - one failed turn must not end the session
+            say(f"error: {type(e).__name__}: {e} (try again, or run with --debug)")
     return current

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
-from pai_cli.errors import InputError
 
 MODES = ("hybrid", "keyword", "vector")
 
@@ -26,6 +25,6 @@ def search(
     Example: pai search "what is my daughter's school called" -n 3
     """
     if mode not in MODES:
-        raise InputError(f"Unknown --mode {mode!r}: use one of {', '.join(MODES)}.")
+        raise typer.BadParameter(f"use one of {', '.join(MODES)}.", param_hint="'--mode'")
     wiring, out, settings = setup(user, as_json, output)
     out.hits(wiring.memories.search(settings.user, query, n, category, mode=mode))

@@ -81,7 +81,13 @@ class ChatService:
 
     # -- conversations -------------------------------------------------------------------
     def resolve_conversation(self, user_id: str, id_or_prefix: str) -> str:
-        found = self.conversations.resolve_conversation(user_id, id_or_prefix.strip(), self.clock())
+        wanted = id_or_prefix.strip()
+        found = self.conversations.resolve_conversation(user_id, wanted, self.clock())
+        if found and found != [wanted] and len(wanted.removeprefix("conv-")) < 4:
+            raise InputError(
+                f"{wanted!r} is too short to pick a conversation: give at least 4 characters "
+                "of the id after conv-."
+            )
         if not found:
             raise NotFound(
                 f"No conversation {id_or_prefix!r} for user {user_id!r}: see `pai conversations list`."
@@ -105,8 +111,14 @@ class ChatService:
 
     def delete_conversation(self, user_id: str, conversation_id: str) -> str:
         cid = self.resolve_conversation(user_id, conversation_id)
-        self.conversations.delete_conversation(user_id, cid)
+        with self.queue.transaction():
+            # A queued "remember this" would bring the deleted words back as a memory.
+            self.queue.discard(user_id, cid.encode() + b"\n")
+            self.conversations.delete_conversation(user_id, cid)
         return cid
+
+    def forget_everything_queued(self, user_id: str) -> int:
+        return self.queue.discard(user_id)
 
     def _open(self, m: SealedMessage) -> Message:
         content = self.cipher.open(m.user_id, MESSAGE, m.id, m.content)

@@ -64,7 +64,15 @@ class MemoryService:
     def _model_key(self, user_id: str) -> str:
         return f"embed_model:{user_id}"
 
+    def _reindex_key(self, user_id: str) -> str:
+        return f"reindexing:{user_id}"
+
     def check_model(self, user_id: str) -> None:
+        if self.store.get_meta(self._reindex_key(user_id)):
+            raise ModelMismatch(
+                "A reindex of your memories was interrupted: run `pai memory reindex` again "
+                "to finish it."
+            )
         built = self.store.get_meta(self._model_key(user_id))
         if built is not None and built != self.model_tag:
             raise ModelMismatch(
@@ -164,6 +172,12 @@ class MemoryService:
         if not wanted:
             raise InputError("The memory id is empty: give an id from `pai memory list`.")
         matches = self.store.resolve_id(user_id, wanted, self.clock())
+        if len(matches) > 1 or (matches and matches[0] != wanted):
+            if len(wanted.removeprefix("mem-")) < 4:
+                raise InputError(
+                    f"{wanted!r} is too short to pick a memory: give at least 4 characters "
+                    "of the id after mem-."
+                )
         if not matches:
             raise NotFound(f"No memory {wanted!r} for user {user_id!r}: see `pai memory list`.")
         if len(matches) > 1:
@@ -320,12 +334,14 @@ class MemoryService:
         return added, skipped
 
     def reindex(self, user_id: str, progress: Progress | None = None, batch: int = 500) -> int:
-        """Re-embed and re-blind every memory of the user, then rebuild the vector index."""
+        """Re-embed and re-blind every memory of the user, then rebuild the vector index.
+
+        Nothing is deleted up front: each batch replaces its own vectors, and a marker in
+        the store makes search refuse (and say to run reindex again) until the last batch is
+        in, so an interrupted reindex never leaves search quietly missing memories."""
         now = self.clock()
         total = self.store.count(user_id, now)
-        with self.store.transaction():
-            self.index.delete_user(user_id)
-            self.store.set_meta(self._model_key(user_id), self.model_tag)
+        self.store.set_meta(self._reindex_key(user_id), self.model_tag)
         done = 0
         pending: list[Memory] = []
 
@@ -350,5 +366,12 @@ class MemoryService:
                 flush()
         if pending:
             flush()
+        with self.store.transaction():
+            self.store.set_meta(self._model_key(user_id), self.model_tag)
+            self.store.set_meta(self._reindex_key(user_id), "")
         self.index.compact(user_id)
         return done
+
+    def maintain(self, user_id: str) -> None:
+        """Housekeeping a write command does after its output is shown."""
+        self.index.maintain(user_id)

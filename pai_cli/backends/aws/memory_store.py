@@ -239,7 +239,7 @@ class DynamoMemoryStore:
 
         if self.get(user_id, id_or_prefix, now):
             return [id_or_prefix]
-        if len(id_or_prefix) < 4:
+        if not id_or_prefix:
             return []
         items = self._query(KeyConditionExpression=Key("user_id").eq(user_id)
                             & Key("memory_id").begins_with(id_or_prefix),

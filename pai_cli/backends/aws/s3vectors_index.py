@@ -84,3 +84,6 @@ class S3VectorsIndex:
 
     def compact(self, user_id: str, progress: Progress | None = None) -> None:
         """Nothing to fold: S3 Vectors indexes on write."""
+
+    def maintain(self, user_id: str) -> None:
+        """Nothing to fold: S3 Vectors indexes on write."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -10,18 +11,29 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pai_cli.backends.local.migrations import MIGRATIONS
-from pai_cli.errors import BackendError, PaiError
+from pai_cli.errors import BackendError, ConfigError, PaiError
 
 
 def _busy_timeout_ms() -> int:
     # How long a writer waits for another one before giving up ("database is locked").
-    return int(float(os.environ.get("PAI_DB_TIMEOUT", "15")) * 1000)
+    raw = os.environ.get("PAI_DB_TIMEOUT", "15")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigError(f"PAI_DB_TIMEOUT={raw!r} is not a number of seconds.") from None
+    return max(0, int(seconds * 1000))
 
 
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise ConfigError(
+                f"Cannot create the pai data folder {path.parent} ({e.strerror}): set PAI_HOME "
+                "to a folder you can write."
+            ) from None
         fresh = not path.exists()
         try:
             timeout_ms = _busy_timeout_ms()
@@ -36,6 +48,9 @@ class Database:
                 raise BackendError(f"Could not switch {path} to WAL mode (got {mode}).")
             # FULL: a commit that pai reported is on disk even after a power cut.
             self.conn.execute("PRAGMA synchronous = FULL")
+            # Forgotten rows are overwritten, not left in free pages (off by default in many
+            # SQLite builds, e.g. macOS's and python.org's).
+            self.conn.execute("PRAGMA secure_delete = ON")
             self._depth = 0
             self._migrate()
         except sqlite3.Error as e:
@@ -88,12 +103,16 @@ class Database:
         self._depth = 1
         try:
             yield
+            self.conn.execute("COMMIT")
         except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (disk full, I/O error): do not let a
+            # failing ROLLBACK hide the error that matters.
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
 
     def execute(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

@@ -29,6 +29,13 @@ class SqliteJobQueue:
         ).fetchall()
         return [(r[0], r[1], bytes(r[2])) for r in rows]
 
+    def discard(self, user_id: str, prefix: bytes = b"") -> int:
+        with self.db.transaction():
+            return self.db.execute(
+                "DELETE FROM jobs WHERE user_id = ? AND substr(payload, 1, ?) = ?",
+                (user_id, len(prefix), prefix),
+            ).rowcount
+
     def done(self, job_id: int) -> bool:
         with self.db.transaction():
             return bool(self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount)

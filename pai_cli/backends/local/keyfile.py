@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pai_cli.errors import ConfigError, InputError
@@ -40,16 +42,55 @@ def read_key(path: Path) -> bytes | None:
     return key
 
 
-def write_key(path: Path, key: bytes) -> None:
-    """Written to a temp file with 0600 from the start, then renamed into place."""
+def _temp_with(path: Path, key: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(PREFIX + base64.b64encode(key).decode("ascii") + "\n")
         f.flush()
         os.fsync(f.fileno())
+    return tmp
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_key(path: Path, key: bytes) -> None:
+    """Replace the key file: a private temp file (0600 from the start), then a rename."""
+    tmp = _temp_with(path, key)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def create_key(path: Path, key: bytes) -> bool:
+    """Publish a new key only if none exists (a hard link fails if the name is taken), so
+    two first runs can never leave different keys behind. False if another one won."""
+    tmp = _temp_with(path, key)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    _fsync_dir(path.parent)
+    return True
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the key file, held while the key is made or checked."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def new_key() -> bytes:

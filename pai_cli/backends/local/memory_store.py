@@ -85,10 +85,11 @@ class SqliteMemoryStore:
             return []
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            # "+user_id": without it SQLite's planner walks the (user_id, ...) index over all
-            # of the user's rows instead of the unique id index (140 ms at 1M, not 0.05).
-            f"SELECT {_COLS} FROM memories WHERE id IN ({marks}) AND +user_id = ? AND {_LIVE}",
-            (*ids, user_id, now),
+            # Named index: left to itself SQLite's planner walked the (user_id, created_at)
+            # index over all of the user's rows (140 ms at 1M instead of 0.05 ms).
+            f"SELECT {_COLS} FROM memories INDEXED BY memories_user_id "
+            f"WHERE user_id = ? AND id IN ({marks}) AND {_LIVE}",
+            (user_id, *ids, now),
         ).fetchall()
         return [_row(r) for r in rows]
 
@@ -99,13 +100,13 @@ class SqliteMemoryStore:
         ).fetchone()
         if exact:
             return [exact[0]]
-        if len(id_or_prefix) < 4:
+        if not id_or_prefix:
             return []
         # Range scan on the unique index instead of LIKE, whose wildcards users could type.
         upper = id_or_prefix[:-1] + chr(ord(id_or_prefix[-1]) + 1)
         rows = self.db.execute(
-            f"SELECT id FROM memories WHERE id >= ? AND id < ? AND +user_id = ? AND {_LIVE} "
-            "LIMIT 10", (id_or_prefix, upper, user_id, now),
+            f"SELECT id FROM memories INDEXED BY memories_user_id WHERE user_id = ? AND id >= ? "
+            f"AND id < ? AND {_LIVE} LIMIT 10", (user_id, id_or_prefix, upper, now),
         ).fetchall()
         return [r[0] for r in rows]
 

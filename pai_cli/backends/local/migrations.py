@@ -86,8 +86,54 @@ M003_TERM_VOCAB = """
 CREATE VIRTUAL TABLE memory_terms_vocab USING fts5vocab(memory_terms, 'row');
 """
 
+M004_PER_USER_IDS = """
+CREATE TABLE memories_v4 (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    content BLOB NOT NULL,
+    category TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    source_conversation TEXT,
+    source_message TEXT
+);
+INSERT INTO memories_v4 SELECT rowid, id, user_id, content, category, created_at, updated_at,
+    expires_at, pinned, source_conversation, source_message FROM memories;
+DROP TABLE memories;
+ALTER TABLE memories_v4 RENAME TO memories;
+CREATE UNIQUE INDEX memories_user_id ON memories (user_id, id);
+CREATE INDEX memories_user_time ON memories (user_id, created_at);
+CREATE INDEX memories_user_category_time ON memories (user_id, category, created_at);
+CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE vectors_v4 (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    memory_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    vec BLOB NOT NULL
+);
+INSERT INTO vectors_v4 SELECT key, memory_id, user_id, category, vec FROM vectors;
+DROP TABLE vectors;
+ALTER TABLE vectors_v4 RENAME TO vectors;
+CREATE UNIQUE INDEX vectors_user_memory ON vectors (user_id, memory_id);
+CREATE INDEX vectors_user_key ON vectors (user_id, key);
+CREATE TABLE vector_tombstones (
+    user_id TEXT NOT NULL,
+    key INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+DROP TABLE vector_deletes;
+"""
+"""Memory ids are unique per user, not across users (importing one user's export as another
+user must not be skipped); the side index tracks deleted keys one by one, so compaction can
+remove exactly them."""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_usage", M002_USAGE),
     ("003_term_vocab", M003_TERM_VOCAB),
+    ("004_per_user_ids", M004_PER_USER_IDS),
 ]

@@ -1,13 +1,19 @@
 """Vectors for the local home: rows in SQLite (the truth) and a usearch HNSW file per user.
 
-The HNSW file is a cache of the `vectors` table, never the other way round. Its file name
-carries a stamp: the highest row key it holds and the user's delete counter when it was
-built. On a query the stamp is compared with two indexed lookups (max key, delete counter):
-rows newer than the stamp are scanned exactly beside the HNSW search, rows deleted since are
-dropped when hits are resolved against the table, and the file is rebuilt only when the
-stamp cannot be right (the database went back in time) or the difference grows large. A
-crash can therefore never make search disagree with the store, and no start-up pays for a
-full verification.
+The HNSW file is a cache of the `vectors` table, never the other way round. Its name carries
+a stamp: the highest row key it holds and a build id that is also written to the database
+when the file is made. A query checks the stamp with three indexed lookups:
+
+- rows newer than the stamp are scanned exactly beside the HNSW search (a changed vector
+  gets a new key, so an edit is "tombstone the old key + a new row");
+- keys deleted since the build are in `vector_tombstones` and dropped from the hits;
+- a file that is damaged, of another dimension, ahead of the database, or whose build id
+  the database does not know (a database restored from a backup) is rebuilt.
+
+So a crash can never make search disagree with the store, and no start-up pays for a full
+verification. Folding new rows and tombstones into the file (`maintain`) is done by write
+commands after their output is shown: incrementally (load, remove, add, save) while the file
+is healthy, from scratch when a fifth of it is dead.
 """
 
 from __future__ import annotations
@@ -27,12 +33,17 @@ import numpy as np
 from pai_cli.backends.local.db import Database
 from pai_cli.ports import Progress
 
-DELTA_MAX = 4000
-"""Newer rows than this are folded into the HNSW file before answering (exact scan cost)."""
-DEAD_RATIO = 0.2
+DELTA_FOLD = 2000
+"""A write command folds the new rows into the file past this many (exact-scan cost)."""
+DELTA_HARD = 20000
+"""A query folds them itself past this many: someone kept writing without maintenance."""
+DEAD_FOLD = 500
+DEAD_REBUILD = 0.2
+"""Removing nodes degrades an HNSW graph; past this share of dead entries, rebuild."""
+SQL_CHUNK = 500
 HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 128}
 """expansion_search 64 gave recall@10 0.89 (ties allowed) at 1M; 128 costs ~0.2 ms more."""
-_STAMP = re.compile(r"-k(\d+)-d(\d+)-n(\d+)\.usearch$")
+_STAMP = re.compile(r"-k(\d+)-b([0-9a-f]+)\.usearch$")
 
 
 @dataclass
@@ -40,8 +51,7 @@ class _Loaded:
     path: Path
     index: Any
     max_key: int
-    deletes: int
-    dim: int
+    build: str
 
 
 def _user_tag(user_id: str) -> str:
@@ -62,6 +72,11 @@ def _try_view(path: Path) -> Any:
         return None
 
 
+def _cosine(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(mat, axis=1) * (np.linalg.norm(q) or 1.0)
+    return mat @ q / np.where(norms > 0, norms, 1.0)
+
+
 class UsearchVectorIndex:
     def __init__(self, db: Database, folder: Path, dim: int) -> None:
         self.db = db
@@ -74,198 +89,250 @@ class UsearchVectorIndex:
         if not items:
             return
         with self.db.transaction():
-            ids = [mid for mid, _, _ in items]
-            replaced = self._drop(user_id, ids)
-            # A changed vector gets a new key, so the HNSW file's copy becomes a dead key.
+            self._drop(user_id, [mid for mid, _, _ in items])
             self.db.executemany(
                 "INSERT INTO vectors (memory_id, user_id, category, vec) VALUES (?, ?, ?, ?)",
                 [(mid, user_id, cat, _as_f16(vec)) for mid, cat, vec in items],
             )
-            self._count_deletes(user_id, replaced)
 
     def delete(self, user_id: str, memory_ids: Sequence[str]) -> None:
         with self.db.transaction():
-            self._count_deletes(user_id, self._drop(user_id, list(memory_ids)))
+            self._drop(user_id, list(memory_ids))
 
     def delete_user(self, user_id: str) -> None:
         with self.db.transaction():
-            n = self.db.execute("DELETE FROM vectors WHERE user_id = ?", (user_id,)).rowcount
-            self._count_deletes(user_id, n)
+            self.db.execute("DELETE FROM vectors WHERE user_id = ?", (user_id,))
+            self.db.execute("DELETE FROM vector_tombstones WHERE user_id = ?", (user_id,))
+            self.db.execute("DELETE FROM meta WHERE key = ?", (self._build_key(user_id),))
+        # The file holds the vectors of everything just forgotten: it goes now, not later.
+        self._loaded.pop(user_id, None)
+        self._remove_files(user_id, keep=None)
 
-    def _drop(self, user_id: str, ids: list[str]) -> int:
-        n = 0
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+    def _drop(self, user_id: str, ids: list[str]) -> None:
+        for start in range(0, len(ids), SQL_CHUNK):
+            chunk = ids[start:start + SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
-            n += self.db.execute(
-                # "+user_id" keeps the planner on the unique memory_id index (see memory_store).
-                f"DELETE FROM vectors WHERE +user_id = ? AND memory_id IN ({marks})",
-                (user_id, *chunk),
-            ).rowcount
-        return n
-
-    def _count_deletes(self, user_id: str, n: int) -> None:
-        if n:
-            self.db.execute(
-                "INSERT INTO vector_deletes (user_id, n) VALUES (?, ?) "
-                "ON CONFLICT (user_id) DO UPDATE SET n = n + excluded.n", (user_id, n),
-            )
+            keys = self.db.execute(
+                f"SELECT key FROM vectors INDEXED BY vectors_user_memory "
+                f"WHERE user_id = ? AND memory_id IN ({marks})", (user_id, *chunk),
+            ).fetchall()
+            if keys:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO vector_tombstones (user_id, key) VALUES (?, ?)",
+                    [(user_id, k) for (k,) in keys])
+                self.db.executemany("DELETE FROM vectors WHERE key = ?", keys)
 
     # -- state ---------------------------------------------------------------------------
-    def _db_state(self, user_id: str) -> tuple[int, int]:
-        max_key = self.db.execute(
-            "SELECT max(key) FROM vectors WHERE user_id = ?", (user_id,)
-        ).fetchone()[0] or 0
-        row = self.db.execute(
-            "SELECT n FROM vector_deletes WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return max_key, (row[0] if row else 0)
+    def _build_key(self, user_id: str) -> str:
+        return f"vector_build:{user_id}"
+
+    def _db_build(self, user_id: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?",
+                              (self._build_key(user_id),)).fetchone()
+        return row[0] if row else None
+
+    def _max_key(self, user_id: str) -> int:
+        return self.db.execute(
+            "SELECT max(key) FROM vectors WHERE user_id = ?", (user_id,)).fetchone()[0] or 0
+
+    def _dead(self, user_id: str, upto: int) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM vector_tombstones WHERE user_id = ? AND key <= ?",
+            (user_id, upto)).fetchone()[0]
+
+    def _delta_count(self, user_id: str, after: int, cap: int) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM vectors WHERE user_id = ? AND key > ? LIMIT ?)",
+            (user_id, after, cap + 1)).fetchone()[0]
 
     def count(self, user_id: str) -> int:
         return self.db.execute(
-            "SELECT count(*) FROM vectors WHERE user_id = ?", (user_id,)
-        ).fetchone()[0]
+            "SELECT count(*) FROM vectors WHERE user_id = ?", (user_id,)).fetchone()[0]
 
     def _files(self, user_id: str) -> list[Path]:
         if not self.folder.exists():
             return []
         return sorted(self.folder.glob(f"u{_user_tag(user_id)}-k*.usearch"))
 
-    def _open_file(self, user_id: str) -> _Loaded | None:
-        for path in reversed(self._files(user_id)):
+    def _usable(self, user_id: str) -> tuple[_Loaded | None, bool]:
+        """(the file to use, whether a file exists that must be rebuilt)."""
+        build = self._db_build(user_id)
+        max_key = self._max_key(user_id)
+        loaded = self._loaded.get(user_id)
+        if loaded is not None and loaded.build == build and loaded.max_key <= max_key:
+            return loaded, False
+        files = self._files(user_id)
+        for path in reversed(files):
             m = _STAMP.search(path.name)
-            if not m:
+            if not m or m[2] != build or int(m[1]) > max_key:
                 continue
             index = _try_view(path)
             if index is None or index.ndim != self.dim:
                 continue
-            return _Loaded(path, index, int(m[1]), int(m[2]), index.ndim)
-        return None
+            return _Loaded(path, index, int(m[1]), m[2]), False
+        return None, bool(files) or max_key > 0
 
-    def _current(self, user_id: str) -> tuple[_Loaded | None, int, int]:
-        """The HNSW file to use (rebuilt first if its stamp cannot be trusted)."""
-        max_key, deletes = self._db_state(user_id)
-        loaded = self._loaded.get(user_id)
-        unusable = False
-        if loaded is None:
-            loaded = self._open_file(user_id)
-            # A file is there but none could be used (damaged, other dimension): rebuild it.
-            unusable = loaded is None and bool(self._files(user_id))
-        stale = unusable or (
-            loaded is not None and (loaded.max_key > max_key or loaded.deletes > deletes)
-        )
-        too_far = False
-        if max_key and not stale:
-            base_key = loaded.max_key if loaded else 0
-            base_del = loaded.deletes if loaded else 0
-            size = len(loaded.index) if loaded else 0
-            delta = self.db.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM vectors WHERE user_id = ? AND key > ? "
-                "LIMIT ?)", (user_id, base_key, DELTA_MAX + 1),
-            ).fetchone()[0]
-            too_far = delta > DELTA_MAX or (
-                deletes - base_del > max(500, DEAD_RATIO * size)
-            )
-        if stale or too_far:
+    def _current(self, user_id: str) -> _Loaded | None:
+        loaded, rebuild = self._usable(user_id)
+        if loaded is None and rebuild and self.count(user_id) > DELTA_HARD:
             loaded = self._build(user_id)
+        elif loaded is not None and self._delta_count(user_id, loaded.max_key,
+                                                       DELTA_HARD) > DELTA_HARD:
+            loaded = self._fold(user_id, loaded)
         self._loaded[user_id] = loaded
-        return loaded, max_key, deletes
+        return loaded
 
     # -- queries -------------------------------------------------------------------------
     def query(
         self, user_id: str, vector: Any, k: int, category: str | None
     ) -> list[tuple[str, float]]:
         q = np.asarray(vector, dtype=np.float32)
-        loaded, _, deletes = self._current(user_id)
+        loaded = self._current(user_id)
         base_key = loaded.max_key if loaded else 0
         scored: dict[str, float] = {}
         if loaded is not None and len(loaded.index):
-            dead = max(0, deletes - loaded.deletes)
-            want = k + dead + (k * 4 if category else 0)
-            matches = loaded.index.search(q, min(want, len(loaded.index)))
+            dead = self._dead(user_id, base_key)
+            want = k + min(dead, 4 * k) + (4 * k if category else 0)
+            if want >= len(loaded.index):
+                # Small index: HNSW may return fewer than asked; exact is as cheap here.
+                return self._exact(user_id, q, k, category)
+            matches = loaded.index.search(q, want)
             keys = [int(x) for x in matches.keys]
             sims = dict(zip(keys, (1.0 - float(d) for d in matches.distances), strict=True))
             for key, mid, cat in self._resolve(user_id, keys):
                 if category is None or cat == category:
                     scored[mid] = sims[key]
-        for mid, cat, blob in self.db.execute(
-            "SELECT memory_id, category, vec FROM vectors WHERE user_id = ? AND key > ?",
-            (user_id, base_key),
-        ):
-            if category is None or cat == category:
-                v = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-                scored[mid] = float(v @ q / (np.linalg.norm(v) * np.linalg.norm(q) or 1.0))
+        scored.update(self._scan(user_id, q, category, after=base_key))
         best = sorted(scored.items(), key=lambda kv: -kv[1])[:k]
-        if category is not None and len(best) < k:
+        if len(best) < k and loaded is not None and len(loaded.index):
+            # Filters or dead entries ate the HNSW candidates: answer exactly instead.
             return self._exact(user_id, q, k, category)
         return best
 
     def _resolve(self, user_id: str, keys: list[int]) -> list[tuple[int, str, str]]:
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        return self.db.execute(
-            f"SELECT key, memory_id, category FROM vectors WHERE +user_id = ? AND key IN ({marks})",
-            (user_id, *keys),
-        ).fetchall()
+        out: list[tuple[int, str, str]] = []
+        for start in range(0, len(keys), SQL_CHUNK):
+            chunk = keys[start:start + SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out += self.db.execute(
+                f"SELECT key, memory_id, category FROM vectors "
+                f"WHERE key IN ({marks}) AND +user_id = ?", (*chunk, user_id),
+            ).fetchall()
+        return out
 
-    def _exact(self, user_id: str, q: np.ndarray, k: int, category: str) -> list[tuple[str, float]]:
-        rows = self.db.execute(
-            "SELECT memory_id, vec FROM vectors WHERE user_id = ? AND category = ?",
-            (user_id, category),
-        ).fetchall()
+    def _scan(self, user_id: str, q: np.ndarray, category: str | None,
+              after: int = 0) -> dict[str, float]:
+        sql = "SELECT memory_id, vec FROM vectors WHERE user_id = ? AND key > ?"
+        params: list[Any] = [user_id, after]
+        if category:
+            sql += " AND category = ?"
+            params.append(category)
+        rows = self.db.execute(sql, params).fetchall()
         if not rows:
-            return []
+            return {}
         mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(
-            len(rows), -1
-        ).astype(np.float32)
-        sims = mat @ q / (np.linalg.norm(mat, axis=1) * (np.linalg.norm(q) or 1.0) + 1e-12)
-        top = np.argsort(-sims)[:k]
-        return [(rows[i][0], float(sims[i])) for i in top]
+            len(rows), -1).astype(np.float32)
+        sims = _cosine(mat, q)
+        return {rows[i][0]: float(sims[i]) for i in range(len(rows))}
+
+    def _exact(self, user_id: str, q: np.ndarray, k: int,
+               category: str | None) -> list[tuple[str, float]]:
+        return sorted(self._scan(user_id, q, category).items(), key=lambda kv: -kv[1])[:k]
 
     # -- building ------------------------------------------------------------------------
+    def maintain(self, user_id: str) -> None:
+        """Fold what accumulated since the last build, if enough did. Called by write
+        commands after their output, so no query waits for it."""
+        loaded, rebuild = self._usable(user_id)
+        if loaded is None:
+            if rebuild and self.count(user_id) > DELTA_FOLD:
+                self._loaded[user_id] = self._build(user_id)
+            return
+        delta = self._delta_count(user_id, loaded.max_key, DELTA_FOLD)
+        dead = self._dead(user_id, loaded.max_key)
+        if delta > DELTA_FOLD or dead > DEAD_FOLD:
+            self._loaded[user_id] = self._fold(user_id, loaded)
+
     def compact(self, user_id: str, progress: Progress | None = None) -> None:
         self._loaded[user_id] = self._build(user_id, progress)
 
-    def _build(self, user_id: str, progress: Progress | None = None) -> _Loaded | None:
+    def _fold(self, user_id: str, loaded: _Loaded) -> _Loaded | None:
+        """Incremental: load the file, remove tombstoned keys, add new rows, save."""
         from usearch.index import Index
 
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock_path = self.folder / f"u{_user_tag(user_id)}.lock"
-        with open(lock_path, "w") as lock:
-            # One builder per user at a time; a second one waits, then finds the file made.
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            max_key, deletes = self._db_state(user_id)
-            total = self.count(user_id)
-            if total == 0:
-                self._remove_files(user_id, keep=None)
+        if self._dead(user_id, loaded.max_key) > DEAD_REBUILD * max(len(loaded.index), 1):
+            return self._build(user_id)
+        with self._lock(user_id):
+            index = Index.restore(str(loaded.path), view=False)
+            if index is None:
+                return self._build(user_id, locked=True)
+            dead = [k for (k,) in self.db.execute(
+                "SELECT key FROM vector_tombstones WHERE user_id = ? AND key <= ?",
+                (user_id, loaded.max_key))]
+            if dead:
+                index.remove(np.asarray(dead, dtype=np.uint64))
+            return self._save(user_id, index, self._add_rows(user_id, index, loaded.max_key))
+
+    def _build(self, user_id: str, progress: Progress | None = None,
+               locked: bool = False) -> _Loaded | None:
+        from usearch.index import Index
+
+        with contextlib.nullcontext() if locked else self._lock(user_id):
+            if self.count(user_id) == 0:
+                self.delete_user_files(user_id)
                 return None
-            name = f"u{_user_tag(user_id)}-k{max_key}-d{deletes}-n{total}.usearch"
-            path = self.folder / name
-            view = _try_view(path) if path.exists() else None
-            if view is None:
-                index = Index(ndim=self.dim, metric="cos", dtype="f16", **HNSW)
-                done, last = 0, 0
-                while True:
-                    rows = self.db.execute(
-                        "SELECT key, vec FROM vectors WHERE user_id = ? AND key > ? "
-                        "AND key <= ? ORDER BY key LIMIT 20000", (user_id, last, max_key),
-                    ).fetchall()
-                    if not rows:
-                        break
-                    keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
-                    mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
-                    index.add(keys, mat.reshape(len(rows), self.dim))
-                    last = rows[-1][0]
-                    done += len(rows)
-                    if progress:
-                        progress(done, total)
-                tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-                index.save(str(tmp))
-                os.replace(tmp, path)
-                view = Index.restore(str(path), view=True)
-            self._remove_files(user_id, keep=path)
-        return _Loaded(path, view, max_key, deletes, self.dim)
+            index = Index(ndim=self.dim, metric="cos", dtype="f16", **HNSW)
+            return self._save(user_id, index, self._add_rows(user_id, index, 0, progress))
+
+    def _add_rows(self, user_id: str, index: Any, after: int,
+                  progress: Progress | None = None) -> int:
+        """Adds every row with a key above `after`; returns the highest key added."""
+        total = self._delta_count(user_id, after, 10**12)
+        done, last = 0, after
+        while True:
+            rows = self.db.execute(
+                "SELECT key, vec FROM vectors WHERE user_id = ? AND key > ? ORDER BY key "
+                "LIMIT 20000", (user_id, last)).fetchall()
+            if not rows:
+                return last
+            keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
+            index.add(keys, mat.reshape(len(rows), self.dim))
+            last = rows[-1][0]
+            done += len(rows)
+            if progress:
+                progress(done, total)
+
+    def _save(self, user_id: str, index: Any, max_key: int) -> _Loaded:
+        build = os.urandom(6).hex()
+        name = f"u{_user_tag(user_id)}-k{max_key}-b{build}.usearch"
+        path = self.folder / name
+        tmp = path.with_name(f".{name}.tmp")
+        index.save(str(tmp))
+        os.replace(tmp, path)
+        # The database learns the new build id (and forgets the tombstones folded in) in one
+        # commit; a crash on either side of it leaves a mismatch, which means a rebuild.
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (self._build_key(user_id), build))
+            self.db.execute("DELETE FROM vector_tombstones WHERE user_id = ? AND key <= ?",
+                            (user_id, max_key))
+        self._remove_files(user_id, keep=path)
+        view = _try_view(path)
+        assert view is not None
+        return _Loaded(path, view, max_key, build)
+
+    @contextlib.contextmanager
+    def _lock(self, user_id: str):  # type: ignore[no-untyped-def]
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.folder / f"u{_user_tag(user_id)}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per user at a time
+            yield
+
+    def delete_user_files(self, user_id: str) -> None:
+        self._remove_files(user_id, keep=None)
 
     def _remove_files(self, user_id: str, keep: Path | None) -> None:
         for old in self._files(user_id):
