@@ -173,7 +173,7 @@ def test_write_commands_fold_the_delta_into_the_file(clocked, monkeypatch) -> No
     w.memories.maintain("alice")
     [path] = index_files(w)
     assert "-k25-" in path.name
-    for i in range(3):
+    for _ in range(3):
         w.memories.forget("alice", w.memories.list("alice", limit=1)[0].id)
     ids = [h.memory.id for h in w.memories.search("alice", "sailing", 30, mode="vector")]
     assert len(ids) == 22
