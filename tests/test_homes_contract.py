@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import pai
 from fakes.aws_home import moto_aws_home
+from fakes.opensearch_server import aoss_fake
 
 from pai_cli.config import Wiring, load_settings
 from pai_cli.core.memory_service import DAY
@@ -25,16 +26,23 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["local", "aws"])
+@pytest.fixture(params=["local", "aws", "aws-opensearch"])
 def home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
          pai_home: Path) -> Iterator[str]:
     pai_home.mkdir(parents=True, exist_ok=True)
     if request.param == "local":
         yield "local"
         return
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
-    with moto_aws_home(monkeypatch):
-        yield "aws"
+    if request.param == "aws":
+        (pai_home / "config.toml").write_text('embedder = "local"\n')
+        with moto_aws_home(monkeypatch):
+            yield "aws"
+        return
+    with aoss_fake() as (_, server), moto_aws_home(monkeypatch):
+        (pai_home / "config.toml").write_text(
+            'embedder = "local"\nvector_store = "opensearch"\n'
+            f'aws_names = {{ opensearch_endpoint = "{server.url}" }}\n')
+        yield "aws-opensearch"
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ class ScriptedServer:
                 outer.seen.append(seen)
                 outer.handler(seen, self)
 
-            do_GET = do_POST = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:

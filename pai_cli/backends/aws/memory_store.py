@@ -92,11 +92,9 @@ class DynamoMemoryStore:
     @property
     def table(self) -> Any:
         if self._table is None:
-            import boto3
-
-            session = boto3.Session(profile_name=self.aws.profile, region_name=self.aws.region)
-            resource = session.resource("dynamodb", endpoint_url=self.aws.endpoint_url,
-                                        config=self.aws.client("dynamodb").meta.config)
+            resource = self.aws.session().resource(
+                "dynamodb", endpoint_url=self.aws.endpoint_url,
+                config=self.aws.client("dynamodb").meta.config)
             self._table = resource.Table(self.table_name)
         return self._table
 

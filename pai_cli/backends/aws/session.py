@@ -34,19 +34,32 @@ class Aws:
     endpoint_url: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def session(self) -> Any:
+        if "_session" not in self._clients:
             import boto3
-            from botocore.config import Config
             from botocore.exceptions import ProfileNotFound
 
             try:
-                session = boto3.Session(profile_name=self.profile, region_name=self.region)
+                self._clients["_session"] = boto3.Session(profile_name=self.profile,
+                                                          region_name=self.region)
             except ProfileNotFound:
                 raise ConfigError(
                     f"AWS profile {self.profile!r} does not exist: check --profile / AWS_PROFILE."
                 ) from None
-            self._clients[service] = session.client(
+        return self._clients["_session"]
+
+    def credentials(self) -> Any:
+        creds = self.session().get_credentials()
+        if creds is None:
+            raise ConfigError("No AWS credentials found: run `aws configure` or `aws sso login`, "
+                              "or pass --profile.")
+        return creds
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            from botocore.config import Config
+
+            self._clients[service] = self.session().client(
                 service,
                 endpoint_url=self.endpoint_url,
                 config=Config(retries={"mode": "adaptive", "max_attempts": 8},

@@ -1,0 +1,142 @@
+"""A local stand-in for an OpenSearch Serverless VECTORSEARCH collection: the few endpoints
+pai uses (index create/exists, _bulk, _search with knn and filters, _count), with the
+collection's rules: a custom _id is refused, a new document is searchable only after a
+delay, and there is no refresh API."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import numpy as np
+
+from fakes.http import ScriptedServer, Seen, send
+
+
+def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
+    if "term" in query:
+        (f, v), = query["term"].items()
+        return doc.get(f) == (v["value"] if isinstance(v, dict) else v)
+    if "terms" in query:
+        (f, vs), = query["terms"].items()
+        return doc.get(f) in vs
+    if "bool" in query:
+        return all(_matches(doc, q) for q in query["bool"].get("filter", []))
+    if "match_all" in query:
+        return True
+    raise ValueError(f"query not emulated: {query}")
+
+
+@dataclass
+class Doc:
+    source: dict[str, Any]
+    visible_at: float
+
+
+@dataclass
+class AossFake:
+    delay: float = 0.0
+    indexes: dict[str, dict[str, Doc]] = field(default_factory=dict)
+    mappings: dict[str, Any] = field(default_factory=dict)
+
+    def visible(self, index: str) -> Iterator[tuple[str, Doc]]:
+        now = time.monotonic()
+        for doc_id, doc in self.indexes.get(index, {}).items():
+            if doc.visible_at <= now:
+                yield doc_id, doc
+
+    def handle(self, seen: Seen, h: BaseHTTPRequestHandler) -> None:
+        path = seen.path.split("?")[0].strip("/")
+        parts = path.split("/")
+        j = {"Content-Type": "application/json"}
+        if parts[-1] == "_refresh":
+            send(h, 400, json.dumps({"error": {"reason": "refresh is not supported in "
+                                               "OpenSearch Serverless"}}).encode(), j)
+        elif seen.method == "HEAD":
+            h.send_response(200 if parts[0] in self.indexes else 404)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        elif seen.method == "PUT" and len(parts) == 1:
+            self.indexes[parts[0]] = {}
+            self.mappings[parts[0]] = seen.json()
+            send(h, 200, json.dumps({"acknowledged": True, "index": parts[0]}).encode(), j)
+        elif parts[-1] == "_bulk":
+            send(h, 200, json.dumps(self.bulk(seen.body)).encode(), j)
+        elif parts[-1] == "_search":
+            send(h, 200, json.dumps(self.search(parts[0], seen.json())).encode(), j)
+        elif parts[-1] == "_count":
+            q = seen.json()["query"]
+            n = sum(1 for _, d in self.visible(parts[0]) if _matches(d.source, q))
+            send(h, 200, json.dumps({"count": n}).encode(), j)
+        else:
+            send(h, 404, json.dumps({"error": f"no route {seen.method} {path}"}).encode(), j)
+
+    def bulk(self, body: bytes) -> dict[str, Any]:
+        lines = [json.loads(x) for x in body.decode().splitlines() if x.strip()]
+        items, errors, i = [], False, 0
+        while i < len(lines):
+            (action, meta), = lines[i].items()
+            index = meta["_index"]
+            if action == "index":
+                source = lines[i + 1]
+                i += 2
+                if "_id" in meta:
+                    errors = True
+                    items.append({"index": {"status": 400, "error": {
+                        "type": "illegal_argument_exception",
+                        "reason": "Document ID is not supported in create/index operation "
+                                  "request"}}})
+                    continue
+                doc_id = uuid.uuid4().hex[:20]
+                self.indexes.setdefault(index, {})[doc_id] = Doc(
+                    source, time.monotonic() + self.delay)
+                items.append({"index": {"_id": doc_id, "status": 201, "result": "created"}})
+            elif action == "delete":
+                i += 1
+                gone = self.indexes.get(index, {}).pop(meta["_id"], None)
+                items.append({"delete": {"_id": meta["_id"], "status": 200 if gone else 404,
+                                         "result": "deleted" if gone else "not_found"}})
+            else:
+                raise ValueError(f"bulk action not emulated: {action}")
+        return {"took": 1, "errors": errors, "items": items}
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        query = body["query"]
+        size = body.get("size", 10)
+        docs = list(self.visible(index))
+        if "knn" in query:
+            (fld, spec), = query["knn"].items()
+            q = np.asarray(spec["vector"], dtype=np.float32)
+            scored = []
+            for doc_id, doc in docs:
+                if "filter" in spec and not _matches(doc.source, spec["filter"]):
+                    continue
+                v = np.asarray(doc.source[fld], dtype=np.float32)
+                cos = float(v @ q / ((np.linalg.norm(v) * np.linalg.norm(q)) or 1.0))
+                scored.append((1.0 / (2.0 - cos), doc_id, doc))  # cosinesimil scoring
+            scored.sort(key=lambda x: -x[0])
+            hits = scored[: min(spec["k"], size)]
+        else:
+            hits = [(1.0, i, d) for i, d in docs if _matches(d.source, query)][:size]
+        keep = body.get("_source", True)
+        out = []
+        for score, doc_id, doc in hits:
+            hit: dict[str, Any] = {"_index": index, "_id": doc_id, "_score": score}
+            if keep is not False:
+                src = doc.source if keep is True else {k: doc.source.get(k) for k in keep}
+                hit["_source"] = src
+            out.append(hit)
+        return {"hits": {"total": {"value": len(out)}, "hits": out}}
+
+
+@contextmanager
+def aoss_fake(delay: float = 0.0) -> Iterator[tuple[AossFake, ScriptedServer]]:
+    fake = AossFake(delay=delay)
+    with ScriptedServer(fake.handle) as server:
+        yield fake, server
