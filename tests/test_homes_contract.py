@@ -251,3 +251,39 @@ def test_missing_table_says_which_and_suggests_deploy(aws_wiring) -> None:
     r = pai("memory", "list")
     assert r.code == 3
     assert info["memories"] in r.err and "pai deploy" in r.err and "Traceback" not in r.err
+
+
+def test_migrate_local_to_aws_and_back_resumes_without_loss(aws_wiring, pai_home) -> None:
+    local = Wiring(load_settings("alice", backend="local"))
+    for i in range(7):
+        local.memories.add("alice", f"migrated fact {i} about the garden", "home",
+                           pinned=i % 2 == 0)
+    local.close()
+    r = pai("migrate", "--from", "local", "--to", "aws", "--env", "test", "--batch", "3",
+            "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["moved"] == 7
+    again = json.loads(pai("migrate", "--from", "local", "--to", "aws", "--env", "test",
+                           "--json").out)
+    assert again["moved"] == 0 and again["already_there"] == 7
+    aws_list = json.loads(pai("--backend", "aws", "--env", "test", "memory", "list",
+                              "--json").out)
+    assert sorted(m["content"] for m in aws_list) == [f"migrated fact {i} about the garden"
+                                                      for i in range(7)]
+    assert {m["category"] for m in aws_list} == {"home"}
+    assert sum(m["pinned"] for m in aws_list) == 4
+    hits = json.loads(pai("--backend", "aws", "--env", "test", "search", "garden fact",
+                          "--json").out)
+    assert len(hits) == 5
+    # ...and back, into a fresh local home.
+    import os
+
+    os.environ["PAI_HOME"] = str(pai_home.parent / "second-home")
+    try:
+        back = json.loads(pai("migrate", "--from", "aws", "--to", "local", "--env", "test",
+                              "--json").out)
+        assert back["moved"] == 7
+        local_list = json.loads(pai("--backend", "local", "memory", "list", "--json").out)
+        assert sorted(m["id"] for m in local_list) == sorted(m["id"] for m in aws_list)
+    finally:
+        os.environ["PAI_HOME"] = str(pai_home)

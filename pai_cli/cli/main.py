@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pai_cli import __version__
-from pai_cli.cli import chat, conversations, key, memory, models, search, usage
+from pai_cli.cli import chat, conversations, key, memory, migrate, models, search, usage
 
 app = typer.Typer(
     name="pai",
@@ -31,6 +31,7 @@ app.add_typer(conversations.app, name="conversations")
 app.add_typer(key.app, name="key")
 app.add_typer(models.app, name="models")
 app.command("usage")(usage.usage)
+app.command("migrate")(migrate.migrate)
 
 
 def _version(value: bool) -> None:

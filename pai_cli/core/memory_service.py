@@ -323,6 +323,8 @@ class MemoryService:
                     updated_at=created,
                     expires_at=self._expiry(created, r.pinned),
                     pinned=r.pinned,
+                    source_conversation=r.source_conversation,
+                    source_message=r.source_message,
                 ))
             unique = list({m.id: m for m in batch}.values())
             inserted = self._write(unique)

@@ -129,6 +129,8 @@ class ImportRecord:
     created_at: float | None
     id: str | None
     pinned: bool = True
+    source_conversation: str | None = None
+    source_message: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,58 @@
+"""`pai migrate --from local --to aws`: move memories between homes (resumable)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, opened
+from pai_cli.cli.output import Out
+from pai_cli.cli.progress import progress_bar
+
+HOMES = ("local", "aws")
+
+
+def migrate(
+    from_: Annotated[str, typer.Option("--from", help="local or aws.")],
+    to: Annotated[str, typer.Option("--to", help="local or aws.")],
+    env: Annotated[str | None, typer.Option("--env", help="AWS environment (default dev).")] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Memories per write batch.")] = 200,
+    user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
+) -> None:
+    """Copy a user's memories (text, categories, pins, dates, ids) from one home to the
+    other, re-embedding and re-encrypting them. Safe to interrupt and run again: memories
+    already in the target are skipped. The source is left as it was.
+
+    Example: pai migrate --from local --to aws --env dev
+    """
+    from pai_cli.config import Wiring, load_settings
+    from pai_cli.core.migrate import migrate_memories
+
+    for name, value in (("--from", from_), ("--to", to)):
+        if value not in HOMES:
+            raise typer.BadParameter(f"use local or aws, not {value!r}.", param_hint=name)
+    if from_ == to:
+        raise typer.BadParameter("--from and --to name the same home.", param_hint="--to")
+    if batch < 1:
+        raise typer.BadParameter("must be at least 1.", param_hint="--batch")
+    source = Wiring(load_settings(user, backend=from_, env=env))
+    target = Wiring(load_settings(user, backend=to, env=env))
+    opened().extend([source, target])
+    out = Out.choose(as_json, output, source.settings.output)
+    user_id = source.settings.user
+    total = source.memories.count(user_id)
+    with progress_bar(f"Migrating {from_} -> {to}", total, out) as advance:
+        def step(done: int, total: int) -> None:
+            advance(done, total)
+            if not sys.stderr.isatty():
+                out.note(f"migrated {done}/{total}")
+
+        result = migrate_memories(source.memories, target.memories, user_id, batch, step)
+    target.memories.index.compact(user_id)
+    summary = {"from": from_, "to": to, "user": user_id, "moved": result.moved,
+               "already_there": result.already_there, "total": result.total}
+    out.emit(summary) if out.json else out.note(
+        f"Moved {result.moved} memories from {from_} to {to} ({result.already_there} were "
+        "already there). The source still holds them: forget them there when you are sure.")
