@@ -136,3 +136,25 @@ def test_partial_write_is_rolled_back(monkeypatch: pytest.MonkeyPatch, pai_home:
         vec = boto3.client("s3vectors", region_name="us-east-1")
         assert vec.list_vectors(vectorBucketName=info["vector_bucket"],
                                 indexName="memories")["vectors"] == []
+
+
+def test_reindex_sweeps_bodies_without_items(monkeypatch: pytest.MonkeyPatch,
+                                             pai_home: Path) -> None:
+    """A crash between the S3 write and the DynamoDB write leaves a body nobody can read:
+    `pai memory reindex` (the disaster-recovery path) removes it and rebuilds the vectors."""
+    import boto3
+
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    with moto_aws_home(monkeypatch) as info:
+        w = Wiring(load_settings("alice"))
+        kept = w.memories.add("alice", "a memory that is really there")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.put_object(Bucket=info["bucket"], Key="memories/alice/mem-orphan.json", Body=b"{}")
+        vec = boto3.client("s3vectors", region_name="us-east-1")
+        vec.delete_vectors(vectorBucketName=info["vector_bucket"], indexName="memories",
+                           keys=[kept.id])
+        assert w.memories.reindex("alice") == 1
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=info["bucket"])["Contents"]]
+        assert keys == [f"memories/alice/{kept.id}.json"]
+        assert [h.memory.id for h in w.memories.search("alice", "really there", 3)] == [kept.id]

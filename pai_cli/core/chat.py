@@ -157,15 +157,26 @@ class ChatService:
         started = time.perf_counter()
         content = text.clean_text(message, "message")
         now = self.clock()
-        history: list[ChatMessage] = []
-        if conversation_id and self.model is not None:
-            history = [
-                ChatMessage(m.role, m.content)
-                for m in map(self._open, self.conversations.last_messages(
-                    user_id, conversation_id, self.settings.history_messages, now))
-            ]
+        def read_history() -> list[ChatMessage]:
+            if not conversation_id or self.model is None:
+                return []
+            return [ChatMessage(m.role, m.content)
+                    for m in map(self._open, self.conversations.last_messages(
+                        user_id, conversation_id, self.settings.history_messages, now))]
+
+        if getattr(self.conversations, "remote", False):
+            # One round trip for history beside embed -> search, so at most two sequential
+            # remote calls happen before the model call.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(read_history)
+                recalled = self.memories.search(user_id, content, self.settings.recall_k)
+                history = pending.result()
+        else:
+            history = read_history()
+            recalled = self.memories.search(user_id, content, self.settings.recall_k)
         conversation_id = conversation_id or new_conversation_id()
-        recalled = self.memories.search(user_id, content, self.settings.recall_k)
         prompt = None
         if self.model is not None:
             prompt = build_prompt(content, history, recalled, self.settings.context_tokens)

@@ -372,6 +372,9 @@ class MemoryService:
             self.store.set_meta(self._model_key(user_id), self.model_tag)
             self.store.set_meta(self._reindex_key(user_id), "")
         self.index.compact(user_id)
+        sweep = getattr(self.store, "sweep_orphans", None)
+        if sweep is not None:  # stores whose writes are not one transaction
+            sweep(user_id)
         return done
 
     def maintain(self, user_id: str) -> None:

@@ -22,6 +22,9 @@ def message_key(m: SealedMessage) -> str:
 
 
 class DynamoConversationStore:
+    remote = True
+    """Reads are network round trips: the turn reads history beside embed-and-search."""
+
     def __init__(self, aws: Aws, table: str, env: str = "dev") -> None:
         self.aws = aws
         self.table_name = table

@@ -285,10 +285,19 @@ class DynamoMemoryStore:
         self._ddb(lambda: self.table.put_item(
             Item={"user_id": META_USER, "memory_id": key, "value": value}))
 
-    def body_keys(self, user_id: str) -> Iterator[str]:
-        """Every body object under the user's prefix (for sweeping orphans)."""
-        paginator = self.aws.client("s3").get_paginator("list_objects_v2")
-        for page in self._s3(lambda: list(paginator.paginate(
-                Bucket=self.bucket, Prefix=f"memories/{user_id}/"))):
-            for obj in page.get("Contents", []):
-                yield obj["Key"]
+    def sweep_orphans(self, user_id: str) -> int:
+        """Delete bodies no item points to: what a crash between the S3 write and the
+        DynamoDB write leaves behind (see the module docstring). Returns how many."""
+        known = {m.id for m in self._query_all(user_id)}
+        prefix = f"memories/{user_id}/"
+        paginator = self.aws.client("s3").get_paginator("list_object_versions")
+        orphans: set[str] = set()
+        for page in self._s3(lambda: list(paginator.paginate(Bucket=self.bucket,
+                                                             Prefix=prefix))):
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                memory_id = v["Key"][len(prefix):].removesuffix(".json")
+                if memory_id not in known:
+                    orphans.add(memory_id)
+        for memory_id in orphans:
+            self._delete_body(user_id, memory_id)
+        return len(orphans)
