@@ -66,11 +66,21 @@ def stack_outputs(aws: Aws, env: str) -> dict[str, str]:
     return found
 
 
+REQUIRED = ("conversations_table", "memories_table", "memory_bucket", "key_alias",
+            "vector_bucket")
+
+
 def resolve_names(aws: Aws, env: str, overrides: dict[str, Any]) -> AwsNames:
+    overrides = dict(overrides)
+    account = overrides.pop("account", None)
     unknown = set(overrides) - {f.name for f in fields(AwsNames)}
     if unknown:
         from pai_cli.errors import ConfigError
 
         raise ConfigError(f"Unknown aws_names key(s) {', '.join(sorted(unknown))} in config.toml.")
-    names = reference_names(env, overrides.get("account") or aws.account_id())
+    if all(overrides.get(k) for k in REQUIRED):
+        # Everything named (the Lambda functions get every name from the stack): no STS or
+        # CloudFormation round trip, and no permission for them needed.
+        return replace(reference_names(env, account or "-"), **overrides)
+    names = reference_names(env, account or aws.account_id())
     return replace(names, **{**stack_outputs(aws, env), **overrides})

@@ -1,0 +1,44 @@
+"""Who is calling: only from the request context that API Gateway filled in (the IAM caller
+or the JWT subject), never from the body, a header or a query parameter."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from typing import Any
+
+_SAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+LOCAL = "pai-local-user:"
+"""The principal `pai serve` puts in the request context; API Gateway never produces it."""
+
+
+class Unauthenticated(Exception):
+    """No principal in the request context: the route was reached without authorization."""
+
+
+def principal(event: dict[str, Any]) -> str:
+    auth = (event.get("requestContext") or {}).get("authorizer") or {}
+    iam = auth.get("iam") or {}
+    if iam.get("userArn") or iam.get("userId"):
+        return str(iam.get("userArn") or iam.get("userId"))
+    claims = (auth.get("jwt") or {}).get("claims") or {}
+    if claims.get("sub"):
+        return f"jwt:{claims.get('iss', '')}:{claims['sub']}"
+    raise Unauthenticated
+
+
+def user_for(principal_id: str) -> str:
+    """The pai user id of a principal: an explicit mapping (PAI_PRINCIPAL_USERS, a JSON
+    object), else a readable name plus a hash of the whole principal, so two principals that
+    share a last name segment (alice in two accounts) can never share memories."""
+    if principal_id.startswith(LOCAL):  # `pai serve`: the user it was started for
+        return principal_id[len(LOCAL):]
+    mapping = json.loads(os.environ.get("PAI_PRINCIPAL_USERS") or "{}")
+    if principal_id in mapping:
+        return str(mapping[principal_id])
+    tail = principal_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    readable = _SAFE.sub("_", tail)[:40].lstrip("._@+-") or "user"
+    digest = hashlib.sha256(principal_id.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}"
