@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pai_cli import __version__
-from pai_cli.cli import chat, conversations, key, memory, migrate, models, search, usage
+from pai_cli.cli import chat, conversations, key, memory, migrate, models, search, serve, usage
 
 app = typer.Typer(
     name="pai",
@@ -32,6 +32,7 @@ app.add_typer(key.app, name="key")
 app.add_typer(models.app, name="models")
 app.command("usage")(usage.usage)
 app.command("migrate")(migrate.migrate)
+app.command("serve")(serve.serve)
 
 
 def _version(value: bool) -> None:
