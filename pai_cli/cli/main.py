@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from pai_cli import __version__
-from pai_cli.cli import chat, conversations, key, memory, migrate, models, search, serve, usage
+from pai_cli.cli import (
+    chat,
+    conversations,
+    deploy,
+    key,
+    memory,
+    migrate,
+    models,
+    search,
+    serve,
+    usage,
+)
 
 app = typer.Typer(
     name="pai",
@@ -33,6 +44,9 @@ app.add_typer(models.app, name="models")
 app.command("usage")(usage.usage)
 app.command("migrate")(migrate.migrate)
 app.command("serve")(serve.serve)
+app.command("deploy")(deploy.deploy)
+app.command("status")(deploy.status)
+app.command("destroy")(deploy.destroy)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,72 @@
+"""Deleting what the stacks keep on purpose (`pai destroy --delete-data`), and emptying
+buckets CloudFormation cannot delete while they hold objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pai_cli.backends.aws.session import Aws, call
+
+
+def empty_bucket(aws: Aws, bucket: str) -> int:
+    """Every object version and delete marker; returns how many were deleted."""
+    from botocore.exceptions import ClientError
+
+    s3 = aws.client("s3")
+    paginator = s3.get_paginator("list_object_versions")
+    n = 0
+    try:
+        pages = list(paginator.paginate(Bucket=bucket))
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return 0
+        raise
+    for page in pages:
+        doomed: list[dict[str, Any]] = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for start in range(0, len(doomed), 1000):
+            chunk = doomed[start:start + 1000]
+            call(lambda c=chunk: s3.delete_objects(Bucket=bucket,
+                                                   Delete={"Objects": c, "Quiet": True}),
+                 f"S3 bucket {bucket}")
+            n += len(chunk)
+    return n
+
+
+def delete_bucket(aws: Aws, bucket: str) -> None:
+    from botocore.exceptions import ClientError
+
+    empty_bucket(aws, bucket)
+    try:
+        aws.client("s3").delete_bucket(Bucket=bucket)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") != "NoSuchBucket":
+            raise
+
+
+def delete_table(aws: Aws, table: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("dynamodb").delete_table(TableName=table)
+        return True
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False
+        raise
+
+
+def schedule_key_deletion(aws: Aws, key_id: str, days: int = 30) -> str | None:
+    """KMS never deletes at once: the key is disabled now and gone after `days` (7-30)."""
+    from botocore.exceptions import ClientError
+
+    kms = aws.client("kms")
+    try:
+        out = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=days)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("NotFoundException",
+                                                       "KMSInvalidStateException"):
+            return None
+        raise
+    return str(out.get("DeletionDate"))

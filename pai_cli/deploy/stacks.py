@@ -1,0 +1,233 @@
+"""Deploying the four stacks through change sets, in order, and taking them down.
+
+No Rich, no Typer here: the CLI passes callbacks to show changes, confirm and print events.
+Polling is our own (an injectable sleep), not boto3's waiters, so the flow is testable with
+botocore's Stubber and prints every stack event as it arrives."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from pai_cli.backends.aws.session import Aws, call
+from pai_cli.errors import BackendError, InputError
+
+STACKS = ("security", "storage", "ai", "compute")
+TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+TERMINAL_BAD = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_FAILED",
+                "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED",
+                "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED"}
+Event = dict[str, Any]
+
+
+def stack_name(stack: str, env: str) -> str:
+    return f"pai-{stack}-{env}"
+
+
+def template(stack: str) -> str:
+    return resources.files("pai_cli.infra").joinpath(f"{stack}.yaml").read_text("utf-8")
+
+
+def check_env(env: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,19}", env):
+        raise InputError(f"--env {env!r} is not valid: use 1-20 of a-z, 0-9 and '-'.")
+    return env
+
+
+def principal_arn(caller_arn: str) -> str:
+    """A key or data-access policy must name a role, not one of its sessions:
+    arn:aws:sts::1:assumed-role/Name/session -> arn:aws:iam::1:role/Name."""
+    if ":assumed-role/" in caller_arn:
+        head, rest = caller_arn.split(":assumed-role/", 1)
+        return f"{head.replace(':sts:', ':iam:')}:role/{rest.split('/', 1)[0]}"
+    return caller_arn
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    logical_id: str
+    resource_type: str
+    replacement: str
+
+
+@dataclass
+class Planned:
+    stack: str
+    name: str
+    change_set: str | None
+    changes: list[Change] = field(default_factory=list)
+    exists: bool = False
+    note: str | None = None
+
+
+@dataclass
+class Deployer:
+    aws: Aws
+    env: str
+    sleep: Callable[[float], None] = time.sleep
+    poll_s: float = 2.0
+    timeout_s: float = 3600.0
+
+    @property
+    def cfn(self) -> Any:
+        return self.aws.client("cloudformation")
+
+    def _call(self, fn: Any) -> Any:
+        return call(fn, "CloudFormation", self.env)
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.cfn.describe_stacks(StackName=name)["Stacks"][0]
+        except ClientError as e:
+            if "does not exist" in str(e):
+                return None
+            raise
+
+    # -- deploy --------------------------------------------------------------------------
+    def plan(self, stack: str, parameters: dict[str, str]) -> Planned:
+        """Create a change set and wait until CloudFormation has worked it out."""
+        name = stack_name(stack, self.env)
+        current = self._call(lambda: self.describe(name))
+        if current is not None and current["StackStatus"] == "ROLLBACK_COMPLETE":
+            raise BackendError(f"Stack {name} is in ROLLBACK_COMPLETE after a failed create: "
+                               f"delete it (`pai destroy --env {self.env}`) and deploy again.")
+        exists = current is not None and current["StackStatus"] != "REVIEW_IN_PROGRESS"
+        cs_name = f"pai-{int(time.time())}"
+        self._call(lambda: self.cfn.create_change_set(
+            StackName=name, ChangeSetName=cs_name, ChangeSetType="UPDATE" if exists else "CREATE",
+            TemplateBody=template(stack), Capabilities=["CAPABILITY_NAMED_IAM"],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Tags=[{"Key": "app", "Value": "pai"}, {"Key": "pai:env", "Value": self.env}]))
+        deadline = time.monotonic() + 600
+        while True:
+            cs = self._call(lambda: self.cfn.describe_change_set(StackName=name,
+                                                                 ChangeSetName=cs_name))
+            status, reason = cs["Status"], cs.get("StatusReason", "")
+            if status == "CREATE_COMPLETE":
+                changes = [Change(c["ResourceChange"]["Action"],
+                                  c["ResourceChange"]["LogicalResourceId"],
+                                  c["ResourceChange"]["ResourceType"],
+                                  c["ResourceChange"].get("Replacement") or "")
+                           for c in cs.get("Changes", [])]
+                return Planned(stack, name, cs_name, changes, exists)
+            if status == "FAILED":
+                self._call(lambda: self.cfn.delete_change_set(StackName=name,
+                                                              ChangeSetName=cs_name))
+                if "didn't contain changes" in reason or "No updates" in reason:
+                    return Planned(stack, name, None, [], exists, note="no changes")
+                raise BackendError(f"CloudFormation refused the change set for {name}: {reason}")
+            if time.monotonic() > deadline:
+                raise BackendError(f"The change set for {name} did not finish in 10 minutes.")
+            self.sleep(self.poll_s)
+
+    def discard(self, planned: Planned) -> None:
+        """Throw a change set away (dry run, or the user said no)."""
+        if not planned.change_set:
+            return
+        self._call(lambda: self.cfn.delete_change_set(StackName=planned.name,
+                                                      ChangeSetName=planned.change_set))
+        if not planned.exists:  # a CREATE change set leaves an empty stack behind
+            self._call(lambda: self.cfn.delete_stack(StackName=planned.name))
+
+    def execute(self, planned: Planned, on_event: Callable[[Event], None]) -> dict[str, Any]:
+        """Run the change set and stream its events; returns the final stack description."""
+        if not planned.change_set:
+            stack = self._call(lambda: self.describe(planned.name))
+            assert stack is not None
+            return stack
+        seen = {e["EventId"] for e in self._events(planned.name)}
+        self._call(lambda: self.cfn.execute_change_set(StackName=planned.name,
+                                                       ChangeSetName=planned.change_set))
+        return self._follow(planned.name, seen, on_event)
+
+    def _follow(self, name: str, seen: set[str], on_event: Callable[[Event], None],
+                deleting: bool = False) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            self._emit(name, seen, on_event)
+            stack = self._call(lambda: self.describe(name))
+            status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
+            if stack is None and not deleting:
+                raise BackendError(f"Stack {name} disappeared while deploying.")
+            if status in TERMINAL_OK or (deleting and status == "DELETE_COMPLETE"):
+                return stack or {"StackName": name, "StackStatus": status}
+            if status in TERMINAL_BAD:
+                self._emit(name, seen, on_event)
+                raise BackendError(self._failure(name, status))
+            if time.monotonic() > deadline:
+                raise BackendError(f"Stack {name} is still {status} after "
+                                   f"{self.timeout_s / 60:.0f} minutes.")
+            self.sleep(self.poll_s)
+
+    def _events(self, name: str) -> list[Event]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.cfn.describe_stack_events(StackName=name)["StackEvents"]
+        except ClientError:
+            return []  # the stack is gone (a delete finished) or not there yet
+
+    def _emit(self, name: str, seen: set[str], on_event: Callable[[Event], None]) -> None:
+        fresh = [e for e in self._events(name) if e["EventId"] not in seen]
+        seen.update(e["EventId"] for e in fresh)
+        for e in reversed(fresh):  # the API lists newest first
+            on_event(e)
+
+    def _failure(self, name: str, status: str) -> str:
+        """The first resource that failed, and why; then where the stack ended up."""
+        failed = [e for e in reversed(self._events(name))
+                  if e["ResourceStatus"].endswith("_FAILED") and e.get("ResourceStatusReason")
+                  and e["LogicalResourceId"] != name]
+        why = (f"{failed[0]['LogicalResourceId']} ({failed[0]['ResourceType']}): "
+               f"{failed[0]['ResourceStatusReason']}") if failed else "no resource reported why"
+        return f"Stack {name} failed: {why}. It is now {status}."
+
+    # -- status / outputs / destroy -------------------------------------------------------
+    def outputs(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for stack in STACKS:
+            described = self._call(lambda s=stack: self.describe(stack_name(s, self.env)))
+            for out in (described or {}).get("Outputs", []):
+                found[out["OutputKey"]] = out["OutputValue"]
+        return found
+
+    def status(self, drift: bool = True) -> list[dict[str, Any]]:
+        rows = []
+        for stack in STACKS:
+            name = stack_name(stack, self.env)
+            described = self._call(lambda n=name: self.describe(n))
+            rows.append({
+                "stack": name,
+                "status": described["StackStatus"] if described else "NOT_DEPLOYED",
+                "drift": self._drift(name) if described and drift else None,
+                "outputs": {o["OutputKey"]: o["OutputValue"]
+                            for o in (described or {}).get("Outputs", [])},
+            })
+        return rows
+
+    def _drift(self, name: str) -> str:
+        detection = self._call(lambda: self.cfn.detect_stack_drift(StackName=name))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            out = self._call(lambda: self.cfn.describe_stack_drift_detection_status(
+                StackDriftDetectionId=detection["StackDriftDetectionId"]))
+            if out["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+                return out.get("StackDriftStatus", "UNKNOWN")
+            self.sleep(self.poll_s)
+        return "UNKNOWN (detection still running)"
+
+    def delete(self, stack: str, on_event: Callable[[Event], None]) -> bool:
+        name = stack_name(stack, self.env)
+        if self._call(lambda: self.describe(name)) is None:
+            return False
+        seen = {e["EventId"] for e in self._events(name)}
+        self._call(lambda: self.cfn.delete_stack(StackName=name))
+        self._follow(name, seen, on_event, deleting=True)
+        return True
