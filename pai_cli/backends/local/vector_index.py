@@ -67,9 +67,13 @@ def _try_view(path: Path) -> Any:
     from usearch.index import Index
 
     try:
-        return Index.restore(str(path), view=True)
+        index = Index.restore(str(path), view=True)
     except Exception:  # noqa: BLE001 - damaged or partial: the caller rebuilds it
         return None
+    if index is not None:
+        # Search-time width is not stored in the file: restore() comes back with 64.
+        index.expansion_search = HNSW["expansion_search"]
+    return index
 
 
 def _cosine(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
