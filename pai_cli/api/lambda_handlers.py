@@ -34,6 +34,7 @@ def services() -> Any:
     from pai_cli.config import ModelChoice, Wiring, load_settings
 
     os.environ.setdefault("PAI_HOME", "/tmp/pai")  # the local queue and usage log only
+    os.environ.setdefault("PAI_MODEL_TIMEOUT", "22")  # inside API Gateway's 30 s, with room
     settings = load_settings("lambda", backend="aws", env=os.environ.get("PAI_ENV", "dev"))
     names = {field: os.environ[var] for var, field in _NAMES.items() if os.environ.get(var)}
     settings = replace(

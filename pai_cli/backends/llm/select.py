@@ -14,6 +14,16 @@ if TYPE_CHECKING:
 OLLAMA = "http://127.0.0.1:11434/v1"
 
 
+def model_timeout() -> float:
+    """Seconds a model may take to answer (PAI_MODEL_TIMEOUT; the Lambda sets it from the
+    API's 30 s budget)."""
+    raw = os.environ.get("PAI_MODEL_TIMEOUT", "60")
+    try:
+        return max(1.0, float(raw))
+    except ValueError:
+        raise ConfigError(f"PAI_MODEL_TIMEOUT={raw!r} is not a number of seconds.") from None
+
+
 def read_api_key(settings: Settings) -> str | None:
     env = os.environ.get("PAI_API_KEY")
     if env:
@@ -96,7 +106,8 @@ def _openai(settings: Settings, model_id: str | None, explicit: bool) -> Any:
             f"No model is set for {settings.base_url}: add model to config.toml or set "
             "PAI_MODEL (`pai models` lists what the server offers)."
         )
-    return OpenAICompatModel(settings.base_url, model_id, read_api_key(settings))
+    return OpenAICompatModel(settings.base_url, model_id, read_api_key(settings),
+                             timeout=model_timeout())
 
 
 def _bedrock(
@@ -112,4 +123,5 @@ def _bedrock(
             return None
         raise ConfigError("No AWS region for Bedrock: pass --region or set AWS_REGION.")
     endpoint = os.environ.get("PAI_BEDROCK_ENDPOINT") or None
-    return BedrockModel(model_id or default_model(region), region, profile, endpoint_url=endpoint)
+    return BedrockModel(model_id or default_model(region), region, profile, endpoint_url=endpoint,
+                        read_timeout=model_timeout())
