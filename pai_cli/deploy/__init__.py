@@ -1,0 +1,1 @@
+"""Deploying pai to AWS: the Lambda artifact and the CloudFormation stacks."""
