@@ -261,7 +261,9 @@ def destroy(
     out.note(f"This deletes stacks {', '.join(names)} in {aws.region}.")
     if not delete_data:
         out.note("Kept (and still billed): " + (", ".join(kept) or "nothing found") +
-                 ". Use --delete-data to delete them too.")
+                 ". Use --delete-data to delete them too. While they exist, a new deploy of "
+                 f"{env!r} cannot create resources of the same names: use another --env, or "
+                 "import them into the storage stack.")
     _confirm(f"Delete the pai stacks of {env!r} in {aws.region}?", yes)
     if delete_data:
         out.note("--delete-data ALSO deletes, with no way back: " + ", ".join(kept) +
