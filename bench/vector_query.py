@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import _common as c
+import numpy as np
 
 TARGET_MS = {100_000: 2.0, 1_000_000: 10.0}
 QUERIES, WARMUP, K = 200, 20, 10
