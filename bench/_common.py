@@ -190,7 +190,8 @@ def wiring(home: str | Path):
     """A Wiring over `home` for user "bench" (PAI_HOME is set before pai reads it)."""
     os.environ["PAI_HOME"] = str(home)
     os.environ["PAI_USER"] = USER
-    from pai_cli.config import Wiring, load_settings
+    from pai_cli.config import load_settings
+    from pai_cli.wiring import Wiring
 
     return Wiring(load_settings(USER))
 

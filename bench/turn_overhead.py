@@ -43,8 +43,9 @@ def main() -> None:
     from fakes.openai_server import Reply, openai_fake
 
     from pai_cli.backends.llm.openai_compat import OpenAICompatModel
-    from pai_cli.config import Wiring, load_settings
+    from pai_cli.config import load_settings
     from pai_cli.core.records import ImportRecord
+    from pai_cli.wiring import Wiring
 
     w = Wiring(load_settings("bench"))
     topics = ["garden", "dentist", "invoice", "train", "piano", "sister", "boiler", "laptop",

@@ -15,8 +15,9 @@ from fakes.aws_home import moto_aws_home
 from pai_cli.backends.aws.s3vectors_index import S3VectorsIndex
 from pai_cli.backends.aws.session import Aws
 from pai_cli.backends.aws.titan_embedder import MODEL, TitanEmbedder
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
 from pai_cli.errors import BackendError, ConfigError
+from pai_cli.wiring import Wiring
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,8 @@ from prompt_toolkit.output import DummyOutput
 
 from pai_cli.backends.local.input_history import EncryptedInputHistory
 from pai_cli.cli.repl import run_repl
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
+from pai_cli.wiring import Wiring
 
 
 def test_one_shot_turn_recalls_and_remembers() -> None:

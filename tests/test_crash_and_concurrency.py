@@ -79,7 +79,7 @@ def test_two_processes_writing_at_once(tmp_path: Path) -> None:
     pai("memory", "add", "warm up so the key and schema exist")
     script = (
         "import sys\n"
-        "from pai_cli.config import Wiring, load_settings\n"
+        "from pai_cli.config import load_settings\nfrom pai_cli.wiring import Wiring\n"
         "w = Wiring(load_settings('alice'))\n"
         "for i in range(60):\n"
         "    w.memories.add('alice', f'writer {sys.argv[1]} note {i}', 'load')\n"
@@ -164,7 +164,8 @@ def test_first_runs_at_once_agree_on_one_master_key(tmp_path: Path, monkeypatch)
 
 
 def test_an_interrupted_reindex_is_refused_until_finished(pai_home: Path) -> None:
-    from pai_cli.config import Wiring, load_settings
+    from pai_cli.config import load_settings
+    from pai_cli.wiring import Wiring
 
     w = Wiring(load_settings("alice"))
     for i in range(30):

@@ -11,8 +11,9 @@ import pytest
 from conftest import pai
 
 from pai_cli.backends.local import keyfile
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
 from pai_cli.errors import BackendError
+from pai_cli.wiring import Wiring
 
 SECRET_SENTENCE = "Zanzibar quokka marmalade recipe belongs to Grandma Ottoline"
 WORDS = ["zanzibar", "quokka", "marmalade", "ottoline", "grandma", "recipe"]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import pai
 
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
 from pai_cli.core.memory_service import DAY
+from pai_cli.wiring import Wiring
 
 
 class Clock:

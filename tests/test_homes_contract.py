@@ -12,10 +12,11 @@ from conftest import pai
 from fakes.aws_home import moto_aws_home
 from fakes.opensearch_server import aoss_fake
 
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
 from pai_cli.core.memory_service import DAY
 from pai_cli.core.records import ImportRecord
 from pai_cli.errors import BackendError, InputError, NotFound
+from pai_cli.wiring import Wiring
 
 
 class Clock:

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
 from pai_cli.core import text
 from pai_cli.core.importing import parse_jsonl
 from pai_cli.errors import InputError
+from pai_cli.wiring import Wiring
 
 contents = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),

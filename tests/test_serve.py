@@ -14,7 +14,8 @@ import httpx
 from conftest import ROOT
 
 from pai_cli.api.local_server import make_server
-from pai_cli.config import Wiring, load_settings
+from pai_cli.config import load_settings
+from pai_cli.wiring import Wiring
 
 
 def test_routes_over_http(pai_home: Path) -> None:

@@ -219,7 +219,8 @@ def test_repl_with_a_model_streams_and_answers_usage(openai_env) -> None:
     from pai_cli.cli.chat import run_turn, usage_summary
     from pai_cli.cli.output import Out
     from pai_cli.cli.repl import run_repl
-    from pai_cli.config import Wiring, load_settings
+    from pai_cli.config import load_settings
+    from pai_cli.wiring import Wiring
 
     with openai_fake(Reply(["first answer"], usage=(10, 2)),
                      Reply(["second answer"], usage=(20, 3))) as (_, server):

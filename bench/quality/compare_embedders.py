@@ -199,9 +199,10 @@ def main() -> None:
         return
 
     os.environ["PAI_HOME"] = tempfile.mkdtemp(prefix="pai-compare-")
-    from pai_cli.config import Wiring, load_settings
+    from pai_cli.config import load_settings
     from pai_cli.core import fusion, text
     from pai_cli.core.records import ImportRecord
+    from pai_cli.wiring import Wiring
 
     wiring = Wiring(load_settings(USER))
     svc = wiring.memories

@@ -151,7 +151,7 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
 
     @app.exception_handler(Exception)
     def unexpected(e: Exception) -> Response[dict]:
-        from pai_cli.config import translate_error
+        from pai_cli.wiring import translate_error
 
         known = translate_error(e, None)
         if known is not None:

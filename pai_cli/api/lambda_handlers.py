@@ -31,7 +31,8 @@ _NAMES = {
 
 @lru_cache(maxsize=1)
 def services() -> Any:
-    from pai_cli.config import ModelChoice, Wiring, load_settings
+    from pai_cli.config import ModelChoice, load_settings
+    from pai_cli.wiring import Wiring
 
     os.environ.setdefault("PAI_HOME", "/tmp/pai")  # the local queue and usage log only
     os.environ.setdefault("PAI_MODEL_TIMEOUT", "22")  # inside API Gateway's 30 s, with room

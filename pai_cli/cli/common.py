@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from pai_cli.cli.output import Out
-from pai_cli.config import Settings, Wiring, load_settings
+from pai_cli.config import Settings, load_settings
+from pai_cli.wiring import Wiring
 
 UserOpt = Annotated[
     str | None,

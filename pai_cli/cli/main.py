@@ -119,7 +119,7 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - the one place that turns crashes into one line
         if debug:
             raise
-        from pai_cli.config import translate_error
+        from pai_cli.wiring import translate_error
 
         settings = opened()[-1].settings if opened() else None
         known = translate_error(e, settings)

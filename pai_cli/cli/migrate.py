@@ -27,8 +27,9 @@ def migrate(
 
     Example: pai migrate --from local --to aws --env dev
     """
-    from pai_cli.config import Wiring, load_settings
+    from pai_cli.config import load_settings
     from pai_cli.core.migrate import migrate_memories
+    from pai_cli.wiring import Wiring
 
     for name, value in (("--from", from_), ("--to", to)):
         if value not in HOMES:

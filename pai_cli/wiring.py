@@ -1,0 +1,245 @@
+"""The one place that wires adapters into services, for a command or a Lambda container.
+
+Each adapter is built once, on first use, so a command pays only for what it touches."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pai_cli.config import ModelChoice, Settings
+from pai_cli.errors import ConfigError, PaiError
+
+if TYPE_CHECKING:
+    from pai_cli.backends.local.cipher import LocalCipher
+    from pai_cli.backends.local.db import Database
+    from pai_cli.core.chat import ChatService
+    from pai_cli.core.memory_service import MemoryService
+    from pai_cli.ports import Clock
+
+
+@dataclass
+class Wiring:
+    """Builds each adapter once, on first use, so a command pays only for what it touches."""
+
+    settings: Settings
+    clock: Clock = field(default=time.time)
+    notices: list[str] = field(default_factory=list)
+    choice: ModelChoice = field(default_factory=ModelChoice)
+
+    @cached_property
+    def model(self) -> Any:
+        from pai_cli.backends.llm.select import select_model
+
+        model, notice = select_model(self.settings, self.choice)
+        if notice:
+            self.notices.append(notice)
+        return model
+
+    @cached_property
+    def db(self) -> Database:
+        from pai_cli.backends.local.db import Database
+
+        return Database(self.settings.db_path)
+
+    @property
+    def is_aws(self) -> bool:
+        return self.settings.backend == "aws"
+
+    @cached_property
+    def aws(self) -> Any:
+        from pai_cli.backends.aws.session import Aws, resolve_region
+
+        profile = self.choice.profile or self.settings.aws_profile
+        region = resolve_region(self.choice.region or self.settings.aws_region, profile)
+        if not region:
+            raise ConfigError("No AWS region for the AWS home: pass --region or set AWS_REGION.")
+        return Aws(region, profile, endpoint_url=os.environ.get("PAI_AWS_ENDPOINT") or None)
+
+    @cached_property
+    def aws_names(self) -> Any:
+        from pai_cli.backends.aws.names import resolve_names
+
+        return resolve_names(self.aws, self.settings.env, dict(self.settings.aws_names))
+
+    @cached_property
+    def cipher(self) -> Any:
+        if self.is_aws:
+            from pai_cli.backends.aws.kms_cipher import KmsCipher
+
+            return KmsCipher(self.aws, self.aws_names.key_alias, self.settings.env)
+        return self.local_cipher
+
+    @cached_property
+    def local_cipher(self) -> LocalCipher:
+        from pai_cli.backends.local import keyfile
+        from pai_cli.backends.local.cipher import LocalCipher
+
+        path = self.settings.key_path
+        # One process at a time makes or checks the key: two first runs at once must not
+        # each encrypt with a key of their own.
+        with keyfile.locked(path):
+            key = keyfile.read_key(path)
+            if key is None:
+                if self.db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone():
+                    raise ConfigError(
+                        f"The master key is missing (expected at {path}) but this database "
+                        "holds encrypted data: restore it with `pai key restore FILE`."
+                    )
+                fresh = keyfile.new_key()
+                if keyfile.create_key(path, fresh):
+                    self.notices.append(
+                        f"pai created your master key at {path}. Back it up now with "
+                        "`pai key backup FILE`: without it your memories cannot be read."
+                    )
+                key = keyfile.read_key(path)
+                assert key is not None
+            actual = keyfile.fingerprint(key)
+            with self.db.transaction():
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('master_key_fingerprint', ?)",
+                    (actual,),
+                )
+                stored = self.db.execute(
+                    "SELECT value FROM meta WHERE key = 'master_key_fingerprint'"
+                ).fetchone()[0]
+        if stored != actual:
+            raise ConfigError(
+                f"The master key at {path} is not the one this database was encrypted with: "
+                "restore the right key with `pai key restore FILE`."
+            )
+        return LocalCipher(self.db, key, str(path))
+
+    @cached_property
+    def embedder(self) -> Any:
+        if self.is_aws and self.settings.embedder in ("default", "titan"):
+            from pai_cli.backends.aws.titan_embedder import TitanEmbedder
+
+            return TitanEmbedder(self.aws, self.settings.env)
+        if self.settings.embedder == "titan":
+            raise ConfigError("embedder = 'titan' needs backend = 'aws' (Bedrock).")
+        from pai_cli.backends.local.embedder import WordLlamaEmbedder
+
+        return WordLlamaEmbedder()
+
+    @cached_property
+    def memories(self) -> MemoryService:
+        from pai_cli.core.memory_service import MemoryService, MemorySettings
+
+        s = self.settings
+        embedder: Any
+        if self.is_aws:
+            store, index = self._aws_memory_parts()
+            embedder = self.embedder
+        else:
+            from pai_cli.backends.local.embedder import DIM
+            from pai_cli.backends.local.memory_store import SqliteMemoryStore
+            from pai_cli.backends.local.vector_index import UsearchVectorIndex
+
+            store = SqliteMemoryStore(self.db)
+            index = UsearchVectorIndex(self.db, s.index_dir, DIM)
+            embedder = _Lazy(lambda: self.embedder, DIM)
+        return MemoryService(
+            store=store,
+            index=index,
+            embedder=embedder,
+            cipher=self.cipher,
+            clock=self.clock,
+            settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
+        )
+
+    def _aws_memory_parts(self) -> tuple[Any, Any]:
+        from pai_cli.backends.aws.memory_store import DynamoMemoryStore
+
+        names, env = self.aws_names, self.settings.env
+        store = DynamoMemoryStore(self.aws, names.memories_table, names.memory_bucket, env)
+        if self.settings.vector_store == "opensearch":
+            from pai_cli.backends.aws.opensearch_index import OpenSearchIndex
+
+            if not names.opensearch_endpoint:
+                raise ConfigError(
+                    f"No OpenSearch endpoint for collection {names.collection}: deploy with "
+                    "`pai deploy --vector-store opensearch` or set aws_names.opensearch_endpoint."
+                )
+            return store, OpenSearchIndex(self.aws, names.opensearch_endpoint, env=env,
+                                          dim=self.embedder.dim)
+        from pai_cli.backends.aws.s3vectors_index import S3VectorsIndex
+
+        return store, S3VectorsIndex(self.aws, names.vector_bucket, names.vector_index, env)
+
+    def conversation_store(self) -> Any:
+        if self.is_aws:
+            from pai_cli.backends.aws.conversation_store import DynamoConversationStore
+
+            return DynamoConversationStore(self.aws, self.aws_names.conversations_table,
+                                           self.settings.env)
+        from pai_cli.backends.local.conversation_store import SqliteConversationStore
+
+        return SqliteConversationStore(self.db)
+
+    @cached_property
+    def chat(self) -> ChatService:
+        from pai_cli.backends.local.job_queue import SqliteJobQueue
+        from pai_cli.backends.local.usage_log import SqliteUsageLog
+        from pai_cli.core.chat import ChatService, ChatSettings
+
+        s = self.settings
+        return ChatService(
+            memories=self.memories,
+            conversations=self.conversation_store(),
+            # The durable queue stays on this machine in both homes: it must survive the
+            # very AWS failure it exists for.
+            queue=SqliteJobQueue(self.db),
+            cipher=self.cipher,
+            clock=self.clock,
+            model=self.model,
+            settings=ChatSettings(
+                conversation_ttl_days=s.conversation_ttl_days, recall_k=s.recall_k,
+                history_messages=s.history_messages, context_tokens=s.context_tokens,
+                max_tokens=s.max_tokens,
+            ),
+            usage=SqliteUsageLog(self.db),
+        )
+
+    def purge_expired(self) -> None:
+        """Expired rows are deleted, not only hidden; done on write commands."""
+        self.memories.purge_expired(self.settings.user)
+        self.conversation_store().purge_expired(self.clock())
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()
+
+
+class _Lazy:
+    """The embedder's id without loading its weights: commands that never embed stay fast."""
+
+    def __init__(self, make: Any, dim: int) -> None:
+        from pai_cli.backends.local.embedder import MODEL_ID
+
+        self._make = make
+        self.model_id = MODEL_ID
+        self.dim = dim
+
+    def embed(self, texts: Any) -> Any:
+        return self._make().embed(texts)
+
+
+def translate_error(exc: BaseException, settings: Settings | None) -> PaiError | None:
+    """Backend exceptions as one-line PaiErrors; None when the exception is not theirs."""
+    import sys
+
+    if "botocore" in sys.modules:
+        from pai_cli.backends.aws.session import translate as translate_aws
+
+        known = translate_aws(exc, "AWS", settings.env if settings else "dev")
+        if known is not None:
+            return known
+    if "sqlite3" in sys.modules:
+        from pai_cli.backends.local.db import translate
+
+        return translate(exc, settings.db_path if settings else None)
+    return None
