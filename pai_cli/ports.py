@@ -29,6 +29,8 @@ class Transactional(Protocol):
 class MemoryStore(Transactional, Protocol):
     supports_keywords: bool
     """False where the store keeps no keyword index: search is then vector-only."""
+    atomic_with_index: bool
+    """True where store and vector index writes commit together (one transaction)."""
 
     def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
         """Insert; ids that already exist are skipped. Returns the ids inserted."""

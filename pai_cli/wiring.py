@@ -63,7 +63,8 @@ class Wiring:
     def aws_names(self) -> Any:
         from pai_cli.backends.aws.names import resolve_names
 
-        return resolve_names(self.aws, self.settings.env, dict(self.settings.aws_names))
+        return resolve_names(self.aws, self.settings.env, dict(self.settings.aws_names),
+                             self.settings.vector_store)
 
     @cached_property
     def cipher(self) -> Any:

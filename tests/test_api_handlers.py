@@ -169,6 +169,11 @@ def test_a_principal_never_reaches_another_users_data(handler) -> None:
             assert body.get("memories", body.get("results")) == []
     assert w.memories.get(user_for(ALICE), secret.id).content.startswith("Alice's bank")
     assert user_for(ALICE) != user_for("arn:aws:iam::999999999999:user/alice")
+    # A role's session name is the caller's choice: it does not make a different user...
+    assert user_for(BOB) == user_for("arn:aws:sts::123456789012:assumed-role/PaiUsers/alice")
+    # ...except in IAM Identity Center, where AWS sets it to the signed-in person.
+    sso = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1a2b3c/{}"
+    assert user_for(sso.format("alice")) != user_for(sso.format("bob"))
 
 
 def test_openapi_document_lists_the_routes(handler) -> None:

@@ -159,3 +159,47 @@ def test_reindex_sweeps_bodies_without_items(monkeypatch: pytest.MonkeyPatch,
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=info["bucket"])["Contents"]]
         assert keys == [f"memories/alice/{kept.id}.json"]
         assert [h.memory.id for h in w.memories.search("alice", "really there", 3)] == [kept.id]
+
+
+def test_a_failed_vector_write_is_repaired_by_the_retry(monkeypatch: pytest.MonkeyPatch,
+                                                       pai_home: Path) -> None:
+    """The item commits before the vector: a retry of the same id must still index it."""
+    from pai_cli.backends.aws.s3vectors_index import S3VectorsIndex
+
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    with moto_aws_home(monkeypatch):
+        w = Wiring(load_settings("alice"))
+        real = S3VectorsIndex.upsert
+        calls = {"n": 0}
+
+        def flaky(self, user_id, items):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise BackendError("S3 Vectors is throttling (test)")
+            return real(self, user_id, items)
+
+        monkeypatch.setattr(S3VectorsIndex, "upsert", flaky)
+        with pytest.raises(BackendError):
+            w.memories.add("alice", "the spare tyre is under the boot floor", memory_id="mem-t1")
+        w.memories.add("alice", "the spare tyre is under the boot floor", memory_id="mem-t1")
+        hits = w.memories.search("alice", "where is the spare tyre", 3)
+        assert [h.memory.id for h in hits] == ["mem-t1"]
+
+
+def test_an_edit_racing_a_forget_does_not_resurrect(monkeypatch: pytest.MonkeyPatch,
+                                                    pai_home: Path) -> None:
+    from pai_cli.errors import NotFound
+
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    with moto_aws_home(monkeypatch):
+        w = Wiring(load_settings("alice"))
+        m = w.memories.add("alice", "soon forgotten")
+        stale = w.memories.get("alice", m.id)
+        w.memories.forget("alice", m.id)
+        from dataclasses import replace
+
+        with pytest.raises(NotFound):
+            w.memories._rewrite(stale, replace(stale, content="edited after the forget"))
+        assert w.memories.list("alice") == []

@@ -195,3 +195,27 @@ def test_estimate_names_the_fixed_floor() -> None:
     assert doc["fixed_floor_usd"] > 170
     cheap = json.loads(pai("deploy", "--estimate", "--json").out)
     assert cheap["fixed_floor_usd"] < 5 and cheap["monthly_usd"] < doc["monthly_usd"]
+
+
+def test_principal_arn_keeps_the_sso_path() -> None:
+    arn = principal_arn("arn:aws:sts::123:assumed-role/AWSReservedSSO_Admin_0123abcd/alice")
+    assert arn == "arn:aws:iam::123:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123abcd"
+    assert principal_arn("arn:aws:sts::123:assumed-role/Ops/x",
+                         "arn:aws:iam::123:role/team/Ops") == "arn:aws:iam::123:role/team/Ops"
+
+
+def test_a_rolled_back_first_create_is_deleted_before_trying_again() -> None:
+    d, stub = deployer()
+    name = "pai-compute-test"
+    stack(stub, name, "ROLLBACK_COMPLETE")
+    stub.add_response("delete_stack", {}, {"StackName": name})
+    stub.add_response("describe_stack_events", {"StackEvents": []}, {"StackName": name})
+    missing(stub, name)
+    stub.add_response("create_change_set", {"Id": "cs-5"}, {
+        "StackName": name, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "TemplateBody": ANY,
+        "Capabilities": ANY, "Tags": ANY, "Parameters": ANY})
+    stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": []},
+                      {"StackName": name, "ChangeSetName": ANY})
+    with stub:
+        planned = d.plan("compute", {"Env": "test"})
+    assert planned.exists is False and planned.change_set

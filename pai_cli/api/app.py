@@ -77,7 +77,11 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
         except ModelError as e:
             error = e
         result = chat_service.finish(prepared, error=error)
-        chat_service.remember_pending(uid)
+        try:
+            # Only a few jobs: the turn must still fit API Gateway's 30 s.
+            chat_service.remember_pending(uid, limit=3)
+        except Exception:  # noqa: BLE001 - the reply is stored and shown; the job stays queued
+            app_logger().exception("writing the long-term memory failed; it stays queued")
         if isinstance(error, TurnTooSlow):
             return _json(504, {"error": error.message, **result.to_dict()})
         if error is not None:

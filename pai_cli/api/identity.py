@@ -38,7 +38,22 @@ def user_for(principal_id: str) -> str:
     mapping = json.loads(os.environ.get("PAI_PRINCIPAL_USERS") or "{}")
     if principal_id in mapping:
         return str(mapping[principal_id])
+    principal_id = _stable(principal_id)
     tail = principal_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     readable = _SAFE.sub("_", tail)[:40].lstrip("._@+-") or "user"
     digest = hashlib.sha256(principal_id.encode("utf-8")).hexdigest()[:10]
     return f"{readable}-{digest}"
+
+
+def _stable(principal_id: str) -> str:
+    """Whoever may call sts:AssumeRole picks the session name, so for an ordinary role the
+    identity is the role, not the session: everyone using one role shares its memories
+    (map people to users with PAI_PRINCIPAL_USERS). IAM Identity Center's roles are the
+    exception: AWS sets their session name to the signed-in user."""
+    if ":assumed-role/" not in principal_id:
+        return principal_id
+    head, rest = principal_id.split(":assumed-role/", 1)
+    role, _, session = rest.partition("/")
+    if role.startswith("AWSReservedSSO_") and session:
+        return principal_id
+    return f"{head}:assumed-role/{role}"

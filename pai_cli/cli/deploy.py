@@ -73,6 +73,10 @@ def deploy(
     model: Annotated[
         str, typer.Option("--model", help="Bedrock inference profile id of the chat model.")
     ] = "",
+    deployer_arn: Annotated[
+        str, typer.Option("--deployer-arn", help="IAM role or user to name in the key and "
+                          "collection policies (default: the caller, from STS and IAM).")
+    ] = "",
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would change.")] = False,
     estimate: Annotated[
@@ -101,7 +105,7 @@ def deploy(
         _print_estimate(out, vector_store)
         return
     _deploy(out, env, profile, region, vector_store, auth, jwt_issuer, jwt_audience, model,
-            yes, dry_run)
+            yes, dry_run, deployer_arn)
 
 
 def _print_estimate(out: Out, vector_store: str) -> None:
@@ -123,17 +127,18 @@ def _print_estimate(out: Out, vector_store: str) -> None:
 
 def _deploy(out: Out, env: str, profile: str | None, region: str | None, vector_store: str,
             auth: str, jwt_issuer: str, jwt_audience: str, model: str, yes: bool,
-            dry_run: bool) -> None:
+            dry_run: bool, deployer: str = "") -> None:
     from pai_cli.backends.aws.session import call
     from pai_cli.backends.llm.bedrock import DEFAULT_MODEL, default_model
-    from pai_cli.deploy.stacks import Deployer, principal_arn
+    from pai_cli.deploy.stacks import Deployer, deployer_arn
 
     aws = _aws(profile, region)
-    deployer = Deployer(aws, env)
+    stacks = Deployer(aws, env)
     caller = call(lambda: aws.client("sts").get_caller_identity(), "STS", env)
     chat_model = model or default_model(aws.region)
     values = {
-        "Env": env, "DeployerArn": principal_arn(caller["Arn"]), "VectorStore": vector_store,
+        "Env": env, "DeployerArn": deployer or deployer_arn(aws, caller["Arn"]),
+        "VectorStore": vector_store,
         "ChatModelId": chat_model, "ChatFoundationModelId": chat_model.split(".", 1)[1]
         if chat_model.split(".", 1)[0] in ("us", "eu", "apac", "global") else DEFAULT_MODEL,
         "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "Dimension": "1024",
@@ -144,8 +149,8 @@ def _deploy(out: Out, env: str, profile: str | None, region: str | None, vector_
     changed = False
     for stack in ("security", "storage", "ai", "compute"):
         if stack == "compute":
-            values["CodeKey"] = _upload_code(out, aws, deployer, dry_run)
-        planned = deployer.plan(stack, _parameters(stack, values))
+            values["CodeKey"] = _upload_code(out, aws, stacks, dry_run)
+        planned = stacks.plan(stack, _parameters(stack, values))
         if planned.note == "no changes":
             out.note(f"{planned.name}: no changes.")
             continue
@@ -156,21 +161,21 @@ def _deploy(out: Out, env: str, profile: str | None, region: str | None, vector_
             extra = f" (replacement: {c.replacement})" if c.replacement else ""
             out.note(f"  {c.action:<7} {c.logical_id} ({c.resource_type}){extra}")
         if dry_run:
-            deployer.discard(planned)
+            stacks.discard(planned)
             if not planned.exists and stack != "compute":
                 out.note("Dry run: the stacks after this one import its outputs, so their "
                          "changes can be shown once it exists.")
                 break
             continue
         _confirm(f"Apply these changes to {planned.name} in {aws.region}?", yes)
-        deployer.execute(planned, _event_printer(out))
+        stacks.execute(planned, _event_printer(out))
         out.note(f"{planned.name}: done.")
     if dry_run:
         out.emit({"dry_run": True}) if out.json else out.note("Dry run: nothing was changed.")
         return
     if not changed:
         out.note("No changes: every stack is up to date.")
-    outputs = deployer.outputs()
+    outputs = stacks.outputs()
     if out.json:
         out.emit({"env": env, "region": aws.region, "changed": changed, "outputs": outputs})
     else:
@@ -254,6 +259,8 @@ def destroy(
     aws = _aws(profile, region)
     deployer = Deployer(aws, check_env(env))
     outputs = deployer.outputs()
+    if delete_data:
+        outputs = {**_kept_by_reference(aws, env), **outputs}
     names = [stack_name(s, env) for s in ("compute", "ai", "storage", "security")]
     kept = [outputs.get("ConversationsTableName"), outputs.get("MemoriesTableName"),
             outputs.get("MemoryBucketName"), outputs.get("KeyArn")]
@@ -293,3 +300,25 @@ def destroy(
                "deleted_data": removed, "kept": [] if delete_data else kept}
     out.emit(summary) if out.json else out.note(
         "Done." + (f" Kept: {', '.join(kept)}." if kept and not delete_data else ""))
+
+
+def _kept_by_reference(aws: Any, env: str) -> dict[str, str]:
+    """What a plain destroy left behind, found by the reference names (the stacks, and so
+    their outputs, may be gone already); the key by its tag, since its alias went with them."""
+    from pai_cli.backends.aws.names import reference_names
+    from pai_cli.backends.aws.session import call
+
+    names = reference_names(env, aws.account_id())
+    found = {"ConversationsTableName": names.conversations_table,
+             "MemoriesTableName": names.memories_table,
+             "MemoryBucketName": names.memory_bucket}
+    kms = aws.client("kms")
+    for page in call(lambda: list(kms.get_paginator("list_keys").paginate()), "KMS", env):
+        for key in page["Keys"]:
+            try:
+                tags = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+            except Exception:  # noqa: BLE001 - keys we may not read are not ours
+                continue
+            if {"TagKey": "pai:env", "TagValue": env} in tags:
+                found["KeyArn"] = key["KeyArn"]
+    return found

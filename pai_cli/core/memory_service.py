@@ -132,10 +132,14 @@ class MemoryService:
         with self.store.transaction():
             self._claim_model(user_id)
             inserted = set(self.store.insert(sealed))
+            # Where the item and its vector are not one transaction (AWS), an item may have
+            # been committed by an attempt whose vector write then failed: index every id
+            # again (vector writes are keyed by id, so this is idempotent).
+            indexed = inserted if self.store.atomic_with_index else {m.id for m in memories}
             self.index.upsert(
                 user_id,
                 [(m.id, m.category, v) for m, v in zip(memories, vectors, strict=True)
-                 if m.id in inserted],
+                 if m.id in indexed],
             )
         return [m.id for m in memories if m.id in inserted]
 
@@ -375,6 +379,12 @@ class MemoryService:
         sweep = getattr(self.store, "sweep_orphans", None)
         if sweep is not None:  # stores whose writes are not one transaction
             sweep(user_id)
+        keys_of = getattr(self.index, "keys_of", None)
+        if keys_of is not None:  # vectors whose item is gone (DynamoDB TTL, a crash)
+            live = {m.id for m in self.store.iter_all(user_id, 0.0)}  # expired too
+            stale = [k for k in keys_of(user_id) if k not in live]
+            if stale:
+                self.index.delete(user_id, stale)
         return done
 
     def maintain(self, user_id: str) -> None:

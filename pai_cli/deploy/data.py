@@ -27,9 +27,14 @@ def empty_bucket(aws: Aws, bucket: str) -> int:
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
         for start in range(0, len(doomed), 1000):
             chunk = doomed[start:start + 1000]
-            call(lambda c=chunk: s3.delete_objects(Bucket=bucket,
-                                                   Delete={"Objects": c, "Quiet": True}),
-                 f"S3 bucket {bucket}")
+            out = call(lambda c=chunk: s3.delete_objects(Bucket=bucket,
+                                                         Delete={"Objects": c, "Quiet": True}),
+                       f"S3 bucket {bucket}")
+            if out.get("Errors"):
+                from pai_cli.errors import BackendError
+
+                raise BackendError(f"S3 would not delete {len(out['Errors'])} object version(s) "
+                                   f"in {bucket}: {out['Errors'][0].get('Message', '')}")
             n += len(chunk)
     return n
 

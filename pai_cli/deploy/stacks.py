@@ -38,13 +38,34 @@ def check_env(env: str) -> str:
     return env
 
 
-def principal_arn(caller_arn: str) -> str:
+SSO_PATH = "aws-reserved/sso.amazonaws.com/"
+
+
+def principal_arn(caller_arn: str, role_arn: str | None = None) -> str:
     """A key or data-access policy must name a role, not one of its sessions:
-    arn:aws:sts::1:assumed-role/Name/session -> arn:aws:iam::1:role/Name."""
-    if ":assumed-role/" in caller_arn:
-        head, rest = caller_arn.split(":assumed-role/", 1)
-        return f"{head.replace(':sts:', ':iam:')}:role/{rest.split('/', 1)[0]}"
-    return caller_arn
+    arn:aws:sts::1:assumed-role/Name/session -> arn:aws:iam::1:role/[path/]Name. The path
+    is not in the session ARN: role_arn (from iam:GetRole) supplies it; without it, IAM
+    Identity Center's known path is used for its roles."""
+    if ":assumed-role/" not in caller_arn:
+        return caller_arn
+    if role_arn:
+        return role_arn
+    head, rest = caller_arn.split(":assumed-role/", 1)
+    name = rest.split("/", 1)[0]
+    path = SSO_PATH if name.startswith("AWSReservedSSO_") else ""
+    return f"{head.replace(':sts:', ':iam:')}:role/{path}{name}"
+
+
+def deployer_arn(aws: Aws, caller_arn: str) -> str:
+    if ":assumed-role/" not in caller_arn:
+        return caller_arn
+    from botocore.exceptions import ClientError
+
+    name = caller_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    try:
+        return principal_arn(caller_arn, aws.client("iam").get_role(RoleName=name)["Role"]["Arn"])
+    except ClientError:
+        return principal_arn(caller_arn)  # no iam:GetRole: the best guess, --deployer-arn wins
 
 
 @dataclass(frozen=True)
@@ -96,8 +117,11 @@ class Deployer:
         name = stack_name(stack, self.env)
         current = self._call(lambda: self.describe(name))
         if current is not None and current["StackStatus"] == "ROLLBACK_COMPLETE":
-            raise BackendError(f"Stack {name} is in ROLLBACK_COMPLETE after a failed create: "
-                               f"delete it (`pai destroy --env {self.env}`) and deploy again.")
+            # A failed first create holds no resources; CloudFormation wants it deleted before
+            # the stack can be created again. Only this stack: the others keep their data.
+            self._call(lambda: self.cfn.delete_stack(StackName=name))
+            self._follow(name, set(), lambda e: None, deleting=True)
+            current = None
         exists = current is not None and current["StackStatus"] != "REVIEW_IN_PROGRESS"
         cs_name = f"pai-{int(time.time())}"
         self._call(lambda: self.cfn.create_change_set(
@@ -150,6 +174,7 @@ class Deployer:
     def _follow(self, name: str, seen: set[str], on_event: Callable[[Event], None],
                 deleting: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout_s
+        history = set(seen)  # events from before this run: never the reason for its failure
         while True:
             self._emit(name, seen, on_event)
             stack = self._call(lambda: self.describe(name))
@@ -160,7 +185,7 @@ class Deployer:
                 return stack or {"StackName": name, "StackStatus": status}
             if status in TERMINAL_BAD:
                 self._emit(name, seen, on_event)
-                raise BackendError(self._failure(name, status))
+                raise BackendError(self._failure(name, status, history))
             if time.monotonic() > deadline:
                 raise BackendError(f"Stack {name} is still {status} after "
                                    f"{self.timeout_s / 60:.0f} minutes.")
@@ -180,11 +205,11 @@ class Deployer:
         for e in reversed(fresh):  # the API lists newest first
             on_event(e)
 
-    def _failure(self, name: str, status: str) -> str:
-        """The first resource that failed, and why; then where the stack ended up."""
+    def _failure(self, name: str, status: str, earlier: set[str] | None = None) -> str:
+        """The first resource that failed in this run, and why; then where the stack is."""
         failed = [e for e in reversed(self._events(name))
                   if e["ResourceStatus"].endswith("_FAILED") and e.get("ResourceStatusReason")
-                  and e["LogicalResourceId"] != name]
+                  and e["LogicalResourceId"] != name and e["EventId"] not in (earlier or ())]
         why = (f"{failed[0]['LogicalResourceId']} ({failed[0]['ResourceType']}): "
                f"{failed[0]['ResourceStatusReason']}") if failed else "no resource reported why"
         return f"Stack {name} failed: {why}. It is now {status}."

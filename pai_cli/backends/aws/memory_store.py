@@ -81,6 +81,7 @@ def _live(item: dict[str, Any], now: float) -> bool:
 
 class DynamoMemoryStore:
     supports_keywords = False
+    atomic_with_index = False
 
     def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev") -> None:
         self.aws = aws
@@ -110,12 +111,22 @@ class DynamoMemoryStore:
         return contextlib.nullcontext()
 
     # -- writes --------------------------------------------------------------------------
-    def _put_body(self, m: SealedMemory) -> None:
+    def _put_body(self, m: SealedMemory) -> str | None:
+        """Returns the version written, so a rollback removes that one and no other."""
         body = json.dumps({"format": 1, "memory_id": m.id, "user_id": m.user_id,
                            "sealed": base64.b64encode(m.content).decode("ascii")}).encode()
-        self._s3(lambda: self.aws.client("s3").put_object(
+        out = self._s3(lambda: self.aws.client("s3").put_object(
             Bucket=self.bucket, Key=body_key(m.user_id, m.id), Body=body,
             ContentType="application/json", ServerSideEncryption="aws:kms"))
+        return out.get("VersionId")
+
+    def _undo_body(self, m: SealedMemory, version: str | None) -> None:
+        key = body_key(m.user_id, m.id)
+        if version:
+            self._s3(lambda: self.aws.client("s3").delete_object(
+                Bucket=self.bucket, Key=key, VersionId=version))
+        else:  # an unversioned bucket: the object is this write's and nobody else's
+            self._s3(lambda: self.aws.client("s3").delete_object(Bucket=self.bucket, Key=key))
 
     def _existing(self, user_id: str, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -140,38 +151,59 @@ class DynamoMemoryStore:
         for m in memories:
             if m.id in known:
                 continue
-            self._put_body(m)
+            version = self._put_body(m)
             try:
                 self.table.put_item(Item=_item(m),
                                     ConditionExpression="attribute_not_exists(memory_id)")
             except ClientError as e:
-                self._delete_body(m.user_id, m.id)  # roll the body back
+                self._undo_body(m, version)  # only our version: a racing winner keeps its own
                 if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     continue  # another process wrote it first
                 reraise(e, f"DynamoDB table {self.table_name}", self.env)
             except BaseException:
-                self._delete_body(m.user_id, m.id)
+                self._undo_body(m, version)
                 raise
             inserted.append(m.id)
         return inserted
 
     def update(self, memory: SealedMemory) -> None:
-        self._put_body(memory)
-        self._ddb(lambda: self.table.put_item(Item=_item(memory)))
+        """Only an existing item is replaced: an edit racing a forget must not bring the
+        memory back."""
+        from botocore.exceptions import ClientError
+
+        from pai_cli.errors import NotFound
+
+        version = self._put_body(memory)
+        try:
+            self.table.put_item(Item=_item(memory),
+                                ConditionExpression="attribute_exists(memory_id)")
+        except ClientError as e:
+            self._undo_body(memory, version)
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"Memory {memory.id} was forgotten meanwhile.") from None
+            reraise(e, f"DynamoDB table {self.table_name}", self.env)
 
     def _delete_body(self, user_id: str, memory_id: str) -> None:
         """Every version and delete marker: forgetting must not leave old copies behind."""
+        from pai_cli.errors import BackendError
+
         s3 = self.aws.client("s3")
         key = body_key(user_id, memory_id)
-        out = self._s3(lambda: s3.list_object_versions(Bucket=self.bucket, Prefix=key))
-        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                  for v in out.get("Versions", []) + out.get("DeleteMarkers", [])
+        pages = self._s3(lambda: list(s3.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=key)))
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for page in pages
+                  for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
                   if v["Key"] == key]
-        if doomed:
-            self._s3(lambda: s3.delete_objects(Bucket=self.bucket,
-                                               Delete={"Objects": doomed, "Quiet": True}))
-        else:
-            self._s3(lambda: s3.delete_object(Bucket=self.bucket, Key=key))
+        if not doomed:
+            return
+        for start in range(0, len(doomed), 1000):
+            chunk = doomed[start:start + 1000]
+            out = self._s3(lambda c=chunk: s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": c, "Quiet": True}))
+            if out.get("Errors"):  # S3 answers 200 and lists per-key failures
+                err = out["Errors"][0]
+                raise BackendError(f"S3 kept {len(out['Errors'])} version(s) of {key}: "
+                                   f"{err.get('Code')} {err.get('Message', '')}".strip())
 
     def delete(self, user_id: str, memory_id: str) -> bool:
         out = self._ddb(lambda: self.table.delete_item(

@@ -3,6 +3,7 @@ exist, the reference's names otherwise, config overrides above both."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -66,11 +67,11 @@ def stack_outputs(aws: Aws, env: str) -> dict[str, str]:
     return found
 
 
-REQUIRED = ("conversations_table", "memories_table", "memory_bucket", "key_alias",
-            "vector_bucket")
+REQUIRED = ("conversations_table", "memories_table", "memory_bucket", "key_alias")
 
 
-def resolve_names(aws: Aws, env: str, overrides: dict[str, Any]) -> AwsNames:
+def resolve_names(aws: Aws, env: str, overrides: dict[str, Any],
+                  vector_store: str = "s3vectors") -> AwsNames:
     overrides = dict(overrides)
     account = overrides.pop("account", None)
     unknown = set(overrides) - {f.name for f in fields(AwsNames)}
@@ -78,9 +79,17 @@ def resolve_names(aws: Aws, env: str, overrides: dict[str, Any]) -> AwsNames:
         from pai_cli.errors import ConfigError
 
         raise ConfigError(f"Unknown aws_names key(s) {', '.join(sorted(unknown))} in config.toml.")
-    if all(overrides.get(k) for k in REQUIRED):
+    required = (*REQUIRED, "opensearch_endpoint" if vector_store == "opensearch"
+                else "vector_bucket")
+    if all(overrides.get(k) for k in required):
         # Everything named (the Lambda functions get every name from the stack): no STS or
         # CloudFormation round trip, and no permission for them needed.
         return replace(reference_names(env, account or "-"), **overrides)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        from pai_cli.errors import ConfigError
+
+        missing = [k for k in required if not overrides.get(k)]
+        raise ConfigError(f"The function's environment names no {', '.join(missing)}: "
+                          "redeploy the compute stack.")
     names = reference_names(env, account or aws.account_id())
     return replace(names, **{**stack_outputs(aws, env), **overrides})

@@ -43,7 +43,7 @@ class S3VectorsIndex:
             self._call(lambda c=chunk: self._client.delete_vectors(
                 vectorBucketName=self.bucket, indexName=self.index, keys=c))
 
-    def _keys_of(self, user_id: str) -> Iterator[str]:
+    def keys_of(self, user_id: str) -> Iterator[str]:
         """ListVectors cannot filter: this pages through the index (forget --all, reindex)."""
         token = None
         while True:
@@ -60,10 +60,10 @@ class S3VectorsIndex:
                 return
 
     def delete_user(self, user_id: str) -> None:
-        self.delete(user_id, list(self._keys_of(user_id)))
+        self.delete(user_id, list(self.keys_of(user_id)))
 
     def count(self, user_id: str) -> int:
-        return sum(1 for _ in self._keys_of(user_id))
+        return sum(1 for _ in self.keys_of(user_id))
 
     def query(self, user_id: str, vector: Any, k: int,
               category: str | None) -> list[tuple[str, float]]:

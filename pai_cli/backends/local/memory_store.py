@@ -30,6 +30,7 @@ def _row(r: tuple) -> SealedMemory:
 
 class SqliteMemoryStore:
     supports_keywords = True
+    atomic_with_index = True  # the vector rows live in the same SQLite transaction
 
     def __init__(self, db: Database) -> None:
         self.db = db
