@@ -34,25 +34,29 @@ class Database:
                 f"Cannot create the pai data folder {path.parent} ({e.strerror}): set PAI_HOME "
                 "to a folder you can write."
             ) from None
-        fresh = not path.exists()
         try:
-            timeout_ms = _busy_timeout_ms()
-            self.conn = sqlite3.connect(
-                path, isolation_level=None, timeout=timeout_ms / 1000, check_same_thread=False,
-            )
-            if fresh:
-                os.chmod(path, 0o600)
-            self.conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                raise BackendError(f"Could not switch {path} to WAL mode (got {mode}).")
-            # FULL: a commit that pai reported is on disk even after a power cut.
-            self.conn.execute("PRAGMA synchronous = FULL")
-            # Forgotten rows are overwritten, not left in free pages (off by default in many
-            # SQLite builds, e.g. macOS's and python.org's).
-            self.conn.execute("PRAGMA secure_delete = ON")
-            self._depth = 0
-            self._migrate()
+            # Switching a new file to WAL and migrating take locks SQLite's busy handler does
+            # not always wait for: processes opening the database at once take turns here.
+            with _open_lock(path):
+                fresh = not path.exists()
+                timeout_ms = _busy_timeout_ms()
+                self.conn = sqlite3.connect(
+                    path, isolation_level=None, timeout=timeout_ms / 1000,
+                    check_same_thread=False,
+                )
+                if fresh:
+                    os.chmod(path, 0o600)
+                self.conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode != "wal":
+                    raise BackendError(f"Could not switch {path} to WAL mode (got {mode}).")
+                # FULL: a commit that pai reported is on disk even after a power cut.
+                self.conn.execute("PRAGMA synchronous = FULL")
+                # Forgotten rows are overwritten, not left in free pages (off by default in
+                # many SQLite builds, e.g. macOS's and python.org's).
+                self.conn.execute("PRAGMA secure_delete = ON")
+                self._depth = 0
+                self._migrate()
         except sqlite3.Error as e:
             raise translate(e, path) from e
 
@@ -119,6 +123,18 @@ class Database:
 
     def executemany(self, sql: str, rows: list) -> sqlite3.Cursor:
         return self.conn.executemany(sql, rows)
+
+
+@contextlib.contextmanager
+def _open_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(path.with_name(f".{path.name}.open-lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _statements(script: str) -> list[str]:
