@@ -227,3 +227,26 @@ def test_other_embedding_model_is_refused_until_reindex(pai_home: Path) -> None:
     assert r.code == 0 and json.loads(r.out) == {"reindexed": 1}
     assert json.loads(pai("search", "current model", "--json").out)[0]["content"] == (
         "indexed with the current model")
+
+
+def test_keyword_search_at_scale_keeps_rare_words_and_bounds_common_ones(clocked,
+                                                                         monkeypatch) -> None:
+    """Past 1,000 rows, terms in over half the rows are dropped and a term too common for
+    the posting budget is ranked over the newest rows only; a rare word is always found."""
+    from pai_cli.backends.local import memory_store
+    from pai_cli.core.records import ImportRecord
+
+    monkeypatch.setattr(memory_store, "POSTING_BUDGET", 100)
+    w, _ = clocked
+    records = [ImportRecord(0, "the zeppelin ticket is in the red folder", "misc", None, "mem-rare")]
+    records += [ImportRecord(i, f"garden note {i} about watering tomatoes"
+                             + (" and basil" if i % 5 == 0 else ""), "misc", None,
+                             f"mem-{i:05d}") for i in range(1, 1500)]
+    w.memories.import_records("alice", records)
+    rare = w.memories.search("alice", "zeppelin", 3, mode="keyword")
+    assert [h.memory.id for h in rare] == ["mem-rare"]
+    common = w.memories.search("alice", "tomatoes watering", 10, mode="keyword")
+    assert common == []  # in nearly every row: no BM25 weight, not worth scoring
+    basil = w.memories.search("alice", "basil", 10, mode="keyword")  # 300 rows > budget 100
+    assert len(basil) == 10 and all(int(h.memory.id[4:]) % 5 == 0 for h in basil)
+    assert min(int(h.memory.id[4:]) for h in basil) >= 1000  # ranked over the newest third

@@ -15,9 +15,10 @@ _COLS = (
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 COMMON_TERM_MIN_ROWS = 1000
 COMMON_TERM_SHARE = 0.5
-POSTING_BUDGET = 8000
-"""FTS5 scores every row a query term matches (~1 us a row here). Past this many postings
-the commonest terms are left out, rarest first kept: they carry the least BM25 weight."""
+POSTING_BUDGET = 3000
+"""FTS5 scores every row a query term matches (~1.3 us a row here). Past this many postings
+the commonest terms are left out (they carry the least BM25 weight), and if the rarest alone
+is over it, only the newest rows that fit the budget are ranked."""
 
 
 def _row(r: tuple) -> SealedMemory:
@@ -165,14 +166,18 @@ class SqliteMemoryStore:
         # Locally every user's expired rows go at once: one indexed range delete.
         return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
-    def _discriminative(self, terms: list[str]) -> list[str]:
-        """The query terms worth ranking by. A term in more than half of the rows has (almost)
-        no BM25 weight, yet an OR query scores every row it is in; and past POSTING_BUDGET
-        rows the commonest remaining terms go too. At 100k+ memories this is what keeps
-        keyword search within a few milliseconds; below 1,000 rows nothing is dropped."""
+    def _discriminative(self, terms: list[str]) -> tuple[list[str], int]:
+        """The query terms worth ranking by, and the lowest rowid worth ranking.
+
+        A term in more than half of the rows has (almost) no BM25 weight, yet an OR query
+        scores every row it is in; past POSTING_BUDGET rows the commonest remaining terms go
+        too, and when even the rarest term is that common, ranking is kept to the newest rows
+        (recent memories are the likelier answer; IDF still comes from every row). At 100k+
+        memories this keeps keyword search to a few milliseconds; below 1,000 rows nothing
+        is dropped."""
         n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
         if n < COMMON_TERM_MIN_ROWS:
-            return terms
+            return terms, 0
         marks = ",".join("?" * len(terms))
         df = dict(self.db.execute(
             f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
@@ -184,12 +189,13 @@ class SqliteMemoryStore:
                 break
             kept.append(term)
             postings += count
-        return kept
+        lowest = n - int(n * POSTING_BUDGET / postings) if postings > POSTING_BUDGET else 0
+        return kept, lowest
 
     def keyword_search(
         self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float
     ) -> list[tuple[str, float]]:
-        terms = self._discriminative(list(dict.fromkeys(terms))) if terms else []
+        terms, lowest = self._discriminative(list(dict.fromkeys(terms))) if terms else ([], 0)
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
@@ -197,11 +203,11 @@ class SqliteMemoryStore:
         # join still scopes by user_id so that no code path depends on that alone.
         sql = (
             "SELECT m.id, -f.rank FROM (SELECT rowid, rank FROM memory_terms "
-            "WHERE memory_terms MATCH ? ORDER BY rank LIMIT ?) f "
+            "WHERE memory_terms MATCH ? AND rowid > ? ORDER BY rank LIMIT ?) f "
             "JOIN memories m ON m.rowid = f.rowid "
             "WHERE m.user_id = ? AND (m.expires_at IS NULL OR m.expires_at > ?)"
         )
-        params: list = [match, k if not category else k * 4, user_id, now]
+        params: list = [match, lowest, k if not category else k * 4, user_id, now]
         if category:
             sql += " AND m.category = ?"
             params.append(category)
