@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pai_cli.core import text
 from pai_cli.core.fusion import fuse
@@ -122,11 +123,12 @@ class MemoryService:
             source_message=s.source_message,
         )
 
-    def _write(self, memories: Sequence[Memory]) -> list[str]:
+    def _write(self, memories: Sequence[Memory], vectors: Any = None) -> list[str]:
         """Store and index memories in one transaction; existing ids are skipped."""
         if not memories:
             return []
-        vectors = self.embedder.embed([m.content for m in memories])
+        if vectors is None:
+            vectors = self.embedder.embed([m.content for m in memories])
         sealed = [self._seal(m) for m in memories]
         user_id = memories[0].user_id
         with self.store.transaction():
@@ -314,9 +316,10 @@ class MemoryService:
         """
         now = self.clock()
         added = skipped = done = 0
-        for start in range(0, len(records), batch_size):
+
+        def memories_of(chunk: Sequence[ImportRecord]) -> list[Memory]:
             batch = []
-            for r in records[start:start + batch_size]:
+            for r in chunk:
                 created = r.created_at if r.created_at is not None else now
                 batch.append(Memory(
                     id=r.id or derived_memory_id(user_id, r.content, str(r.created_at)),
@@ -330,13 +333,32 @@ class MemoryService:
                     source_conversation=r.source_conversation,
                     source_message=r.source_message,
                 ))
-            unique = list({m.id: m for m in batch}.values())
-            inserted = self._write(unique)
-            added += len(inserted)
-            skipped += len(batch) - len(inserted)
-            done += len(batch)
-            if on_batch:
-                on_batch(done, added, len(records))
+            return list({m.id: m for m in batch}.values())
+
+        def embed(batch: list[Memory]) -> Any:
+            return self.embedder.embed([m.content for m in batch])
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = list(range(0, len(records), batch_size))
+        # The next batch is embedded on a second thread while this one is sealed and
+        # written: the tokenizer and numpy release the GIL, so the two overlap on 2 cores.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            upcoming = memories_of(records[0:batch_size]) if starts else []
+            pending = pool.submit(embed, upcoming) if upcoming else None
+            for i, start in enumerate(starts):
+                unique, vectors = upcoming, pending.result() if pending else None
+                n = len(records[start:start + batch_size])
+                if i + 1 < len(starts):
+                    nxt = starts[i + 1]
+                    upcoming = memories_of(records[nxt:nxt + batch_size])
+                    pending = pool.submit(embed, upcoming)
+                inserted = self._write(unique, vectors)
+                added += len(inserted)
+                skipped += n - len(inserted)
+                done += n
+                if on_batch:
+                    on_batch(done, added, len(records))
         return added, skipped
 
     def reindex(self, user_id: str, progress: Progress | None = None, batch: int = 500) -> int:
