@@ -59,6 +59,12 @@ def test_query_vectors_errors_are_one_line() -> None:
     assert "pai deploy --env dev" in err.value.message
 
 
+def local_embedder(pai_home: Path) -> None:
+    """The AWS home on moto, embedding with WordLlama (moto's Bedrock returns no vectors)."""
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+
+
 def body(payload: dict) -> StreamingBody:
     raw = json.dumps(payload).encode()
     return StreamingBody(io.BytesIO(raw), len(raw))
@@ -111,8 +117,7 @@ def test_partial_write_is_rolled_back(monkeypatch: pytest.MonkeyPatch, pai_home:
 
     from pai_cli.backends.aws import memory_store
 
-    pai_home.mkdir(parents=True, exist_ok=True)
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    local_embedder(pai_home)
     with moto_aws_home(monkeypatch) as info:
         w = Wiring(load_settings("alice"))
         store = w.memories.store
@@ -145,8 +150,7 @@ def test_reindex_sweeps_bodies_without_items(monkeypatch: pytest.MonkeyPatch,
     `pai memory reindex` (the disaster-recovery path) removes it and rebuilds the vectors."""
     import boto3
 
-    pai_home.mkdir(parents=True, exist_ok=True)
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    local_embedder(pai_home)
     with moto_aws_home(monkeypatch) as info:
         w = Wiring(load_settings("alice"))
         kept = w.memories.add("alice", "a memory that is really there")
@@ -166,8 +170,7 @@ def test_a_failed_vector_write_is_repaired_by_the_retry(monkeypatch: pytest.Monk
     """The item commits before the vector: a retry of the same id must still index it."""
     from pai_cli.backends.aws.s3vectors_index import S3VectorsIndex
 
-    pai_home.mkdir(parents=True, exist_ok=True)
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    local_embedder(pai_home)
     with moto_aws_home(monkeypatch):
         w = Wiring(load_settings("alice"))
         real = S3VectorsIndex.upsert
@@ -191,8 +194,7 @@ def test_an_edit_racing_a_forget_does_not_resurrect(monkeypatch: pytest.MonkeyPa
                                                     pai_home: Path) -> None:
     from pai_cli.errors import NotFound
 
-    pai_home.mkdir(parents=True, exist_ok=True)
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    local_embedder(pai_home)
     with moto_aws_home(monkeypatch):
         w = Wiring(load_settings("alice"))
         m = w.memories.add("alice", "soon forgotten")

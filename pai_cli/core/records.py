@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -212,6 +212,3 @@ class UsageRecord:
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
         }
 
-
-def as_dicts(items: list[Any]) -> list[dict[str, Any]]:
-    return [i.to_dict() if hasattr(i, "to_dict") else asdict(i) for i in items]

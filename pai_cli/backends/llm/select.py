@@ -71,7 +71,7 @@ def select_model(settings: Settings, choice: ModelChoice) -> tuple[Any, str | No
     if provider == "none":
         return None, None
     if provider == "openai" or (provider is None and settings.base_url):
-        return _openai(settings, model_id, explicit=provider == "openai"), None
+        return _openai(settings, model_id), None
     if provider == "bedrock":
         return _bedrock(settings, choice, model_id, profile), None
     # Nothing chosen: say what we found, in one line.
@@ -93,7 +93,7 @@ def select_model(settings: Settings, choice: ModelChoice) -> tuple[Any, str | No
     return None, None
 
 
-def _openai(settings: Settings, model_id: str | None, explicit: bool) -> Any:
+def _openai(settings: Settings, model_id: str | None) -> Any:
     from pai_cli.backends.llm.openai_compat import OpenAICompatModel
 
     if not settings.base_url:
