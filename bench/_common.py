@@ -197,7 +197,7 @@ def wiring(home: str | Path):
 
 
 def records(texts: list[str], offset: int = 0):
-    from pai_cli.core.records import ImportRecord
+    from pai_cli.records import ImportRecord
 
     return [ImportRecord(line=i, content=t, category="general", created_at=None,
                          id=f"mem-b{i + offset:07d}") for i, t in enumerate(texts)]

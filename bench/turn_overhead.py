@@ -44,7 +44,7 @@ def main() -> None:
 
     from pai_cli.backends.llm.openai_compat import OpenAICompatModel
     from pai_cli.config import load_settings
-    from pai_cli.core.records import ImportRecord
+    from pai_cli.records import ImportRecord
     from pai_cli.wiring import Wiring
 
     w = Wiring(load_settings("bench"))

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from pai_cli.core.records import (
+from pai_cli.records import (
     ChatMessage,
     ConversationInfo,
     ReplyEvent,

@@ -8,8 +8,8 @@ from fakes.bedrock_server import Error, Stream, bedrock_fake, model_of
 
 from pai_cli.backends.aws.session import resolve_region
 from pai_cli.backends.llm.bedrock import BedrockModel, default_model
-from pai_cli.core.records import ChatMessage
 from pai_cli.errors import ModelConfigError, ModelError, PromptTooLong
+from pai_cli.records import ChatMessage
 
 MSGS = [ChatMessage("user", "what's my dog called?")]
 MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"

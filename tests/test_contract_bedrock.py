@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from pai_cli.core.records import ChatMessage
+from pai_cli.records import ChatMessage
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("PAI_TEST_BEDROCK") != "1",

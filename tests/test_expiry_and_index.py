@@ -186,7 +186,7 @@ def test_ann_agrees_with_exact_search(clocked) -> None:
     vocab = ["garden", "tomato", "invoice", "train", "piano", "doctor", "tax", "birthday",
              "holiday", "boiler", "laptop", "marathon", "recipe", "school", "insurance"]
     texts = [" ".join(rng.choice(vocab, 6)) + f" item {i}" for i in range(2000)]
-    from pai_cli.core.records import ImportRecord
+    from pai_cli.records import ImportRecord
 
     w.memories.import_records("alice", [ImportRecord(i, t, "general", None, None)
                                         for i, t in enumerate(texts)])
@@ -234,7 +234,7 @@ def test_keyword_search_at_scale_keeps_rare_words_and_bounds_common_ones(clocked
     """Past 1,000 rows, terms in over half the rows are dropped and a term too common for
     the posting budget is ranked over the newest rows only; a rare word is always found."""
     from pai_cli.backends.local import memory_store
-    from pai_cli.core.records import ImportRecord
+    from pai_cli.records import ImportRecord
 
     monkeypatch.setattr(memory_store, "POSTING_BUDGET", 100)
     w, _ = clocked

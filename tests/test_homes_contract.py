@@ -14,8 +14,8 @@ from fakes.opensearch_server import aoss_fake
 
 from pai_cli.config import load_settings
 from pai_cli.core.memory_service import DAY
-from pai_cli.core.records import ImportRecord
 from pai_cli.errors import BackendError, InputError, NotFound
+from pai_cli.records import ImportRecord
 from pai_cli.wiring import Wiring
 
 

@@ -6,8 +6,8 @@ import pytest
 from fakes.openai_server import Reply, Status, openai_fake
 
 from pai_cli.backends.llm.openai_compat import OpenAICompatModel
-from pai_cli.core.records import ChatMessage
 from pai_cli.errors import ModelConfigError, ModelError, PromptTooLong
+from pai_cli.records import ChatMessage
 
 MSGS = [ChatMessage("user", "hello")]
 

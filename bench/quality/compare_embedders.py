@@ -201,7 +201,7 @@ def main() -> None:
     os.environ["PAI_HOME"] = tempfile.mkdtemp(prefix="pai-compare-")
     from pai_cli.config import load_settings
     from pai_cli.core import fusion, text
-    from pai_cli.core.records import ImportRecord
+    from pai_cli.records import ImportRecord
     from pai_cli.wiring import Wiring
 
     wiring = Wiring(load_settings(USER))

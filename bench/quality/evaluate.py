@@ -28,7 +28,7 @@ def load(name: str) -> list[dict]:
 def main() -> None:
     os.environ["PAI_HOME"] = tempfile.mkdtemp(prefix="pai-quality-")
     from pai_cli.config import load_settings
-    from pai_cli.core.records import ImportRecord
+    from pai_cli.records import ImportRecord
     from pai_cli.wiring import Wiring
 
     wiring = Wiring(load_settings("quality"))

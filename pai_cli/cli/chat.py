@@ -12,8 +12,8 @@ from pai_cli.cli.output import Out
 from pai_cli.cli.printer import make_printer
 from pai_cli.config import ModelChoice
 from pai_cli.core.chat import ChatService
-from pai_cli.core.records import TurnResult
 from pai_cli.errors import InputError, ModelError, PaiError
+from pai_cli.records import TurnResult
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model id (also PAI_MODEL).")]
 ProviderOpt = Annotated[

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from pai_cli.core.records import ConversationInfo, Memory, Message, SearchHit, iso
 from pai_cli.errors import ConfigError
+from pai_cli.records import ConversationInfo, Memory, Message, SearchHit, iso
 
 MODES = ("json", "table", "text")
 

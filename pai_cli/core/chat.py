@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from pai_cli.core import text
 from pai_cli.core.memory_service import DAY, MemoryService, derived_memory_id
-from pai_cli.core.pricing import estimate_cost
 from pai_cli.core.prompt import Prompt, build_prompt
-from pai_cli.core.records import (
+from pai_cli.errors import InputError, ModelError, NotFound, PaiError
+from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
+from pai_cli.pricing import estimate_cost
+from pai_cli.records import (
     ChatMessage,
     ConversationInfo,
     Message,
@@ -20,8 +22,6 @@ from pai_cli.core.records import (
     Usage,
     UsageRecord,
 )
-from pai_cli.errors import InputError, ModelError, NotFound, PaiError
-from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
 
 MESSAGE = "message"
 JOB = "job"

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pai_cli.core import text
-from pai_cli.core.records import ImportRecord
 from pai_cli.errors import InputError
+from pai_cli.records import ImportRecord
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 

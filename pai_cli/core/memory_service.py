@@ -9,9 +9,9 @@ from typing import Any
 
 from pai_cli.core import text
 from pai_cli.core.fusion import fuse
-from pai_cli.core.records import ImportRecord, Memory, SealedMemory, SearchHit
 from pai_cli.errors import InputError, ModelMismatch, NotFound
 from pai_cli.ports import Cipher, Clock, Embedder, MemoryStore, Progress, VectorIndex
+from pai_cli.records import ImportRecord, Memory, SealedMemory, SearchHit
 
 KIND = "memory"
 DAY = 86400.0

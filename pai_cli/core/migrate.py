@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pai_cli.core.memory_service import MemoryService
-from pai_cli.core.records import ImportRecord
+from pai_cli.records import ImportRecord
 
 
 @dataclass(frozen=True)

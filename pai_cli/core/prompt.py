@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pai_cli.core.records import ChatMessage, SearchHit, iso
 from pai_cli.errors import InputError
+from pai_cli.records import ChatMessage, SearchHit, iso
 
 SYSTEM = """You are pai, a personal assistant in the user's terminal with a long-term memory.
 Answer briefly and concretely; use Markdown only where it helps.

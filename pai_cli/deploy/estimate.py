@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pai_cli.core.pricing import estimate_cost
+from pai_cli.pricing import estimate_cost
 
 HOURS = 730
 

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from pai_cli.backends.aws.session import Aws, call
-from pai_cli.core.records import ConversationInfo, SealedMessage
+from pai_cli.records import ConversationInfo, SealedMessage
 
 HEAD = "~conv#"
 

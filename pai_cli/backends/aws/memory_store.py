@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from pai_cli.backends.aws.session import Aws, call, reraise
-from pai_cli.core.records import SealedMemory
+from pai_cli.records import SealedMemory
 
 BY_TIME = "user-created-index"
 BY_CATEGORY = "user-category-created-index"

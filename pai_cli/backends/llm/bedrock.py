@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pai_cli.core.records import ChatMessage, ReplyEvent, Usage
 from pai_cli.errors import ModelConfigError, ModelError, PaiError, PromptTooLong
+from pai_cli.records import ChatMessage, ReplyEvent, Usage
 
 DEFAULT_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
 """Current Claude models are called through a cross-region inference profile: the id gets

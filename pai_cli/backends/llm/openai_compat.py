@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pai_cli.core.records import ChatMessage, ReplyEvent, Usage
 from pai_cli.errors import ModelConfigError, ModelError, PromptTooLong
+from pai_cli.records import ChatMessage, ReplyEvent, Usage
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 

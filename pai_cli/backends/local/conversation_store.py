@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 
 from pai_cli.backends.local.db import Database
-from pai_cli.core.records import ConversationInfo, SealedMessage
+from pai_cli.records import ConversationInfo, SealedMessage
 
 _COLS = "id, conversation_id, user_id, role, content, created_at, expires_at"
 

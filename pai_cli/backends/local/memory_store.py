@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
 from pai_cli.backends.local.db import Database
-from pai_cli.core.records import SealedMemory
+from pai_cli.records import SealedMemory
 
 _COLS = (
     "rowid, id, user_id, content, category, created_at, updated_at, expires_at, pinned, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pai_cli.backends.local.db import Database
-from pai_cli.core.records import UsageRecord
+from pai_cli.records import UsageRecord
 
 
 class SqliteUsageLog:
