@@ -3,7 +3,7 @@
     python bench/turn_overhead.py [--quick] [--memories N] [--turns N]
 
 Two figures, p50/p90 over many turns against an instant local OpenAI-compatible server:
-  enter->request: from the message entering prepare() to the model request arriving at the
+  enter->request: from the message entering ChatService.turn to the model request reaching the
                   server (history, embed, hybrid recall, store + queue, prompt, HTTP send);
   last-token->prompt: from the last token to when the REPL could prompt again (store the
                   reply and usage, then write the long-term memory from the queue).
@@ -44,6 +44,7 @@ def main() -> None:
 
     from pai_cli.backends.llm.openai_compat import OpenAICompatModel
     from pai_cli.config import load_settings
+    from pai_cli.core.chat import TurnHooks
     from pai_cli.records import ImportRecord
     from pai_cli.wiring import Wiring
 
@@ -70,13 +71,14 @@ def main() -> None:
         chat.model = OpenAICompatModel(server.url, "bench-model")
         conv = None
         enter_to_request, last_to_prompt = [], []
+        last: list[float] = []  # when each piece of the reply reached the "terminal"
+        hooks = TurnHooks(on_text=lambda _piece: last.append(time.perf_counter()))
         for i in range(turns + 3):
+            last.clear()
             t0 = time.perf_counter()
-            prepared = chat.prepare("bench", f"what about the {topics[i % 15]} on day {i}?", conv)
-            for _ in chat.stream(prepared):
-                pass
-            t_last = time.perf_counter()
-            result = chat.finish(prepared)
+            result = chat.turn("bench", f"what about the {topics[i % 15]} on day {i}?", conv,
+                               hooks)
+            t_last = last[-1]
             chat.remember_pending("bench")
             t_end = time.perf_counter()
             conv = result.conversation_id

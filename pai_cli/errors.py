@@ -8,7 +8,8 @@
     └── BackendError    (exit 4)  a store that failed or cannot be reached: locked,
         │                         read-only or corrupted database
         └── ModelError            a chat model that refused or failed (throttled, timed
-                                  out, unreachable); `partial` holds what arrived
+            │                     out, unreachable); `partial` holds what arrived
+            └── DeadlineExceeded  the reply did not end before the turn's deadline
 
 Usage errors (exit 2) are Click's own, raised by Typer for bad flags or missing arguments.
 """
@@ -58,6 +59,10 @@ class BackendError(PaiError):
 
 class ModelError(BackendError):
     pass
+
+
+class DeadlineExceeded(ModelError):
+    """The turn ran past the deadline its caller set (the HTTP API's 30 s)."""
 
 
 class PromptTooLong(ModelError):

@@ -1,4 +1,9 @@
-"""The Protocols the core depends on. Adapters in pai_cli/backends implement them."""
+"""The Protocols the core depends on. Adapters in pai_cli/backends implement them.
+
+This file is everything a new home must provide: the core calls nothing on an adapter that
+is not declared here, and probes for nothing. Where the homes could disagree, the docstring
+says what every adapter does; tests/test_homes_contract.py runs the same assertions
+against each home and against the in-memory fakes in tests/fakes/."""
 
 from __future__ import annotations
 
@@ -29,14 +34,17 @@ class Transactional(Protocol):
 class MemoryStore(Transactional, Protocol):
     supports_keywords: bool
     """False where the store keeps no keyword index: search is then vector-only."""
-    atomic_with_index: bool
-    """True where store and vector index writes commit together (one transaction)."""
 
     def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
         """Insert; ids that already exist are skipped. Returns the ids inserted."""
         ...
 
-    def update(self, memory: SealedMemory) -> None: ...
+    def update(self, memory: SealedMemory) -> bool:
+        """Replace an existing memory of memory.user_id. False, with nothing written, when
+        there is none: an update never creates a memory (an edit racing a forget must not
+        bring it back)."""
+        ...
+
     def get(self, user_id: str, memory_id: str, now: float) -> SealedMemory | None: ...
     def get_many(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]: ...
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]: ...
@@ -49,8 +57,13 @@ class MemoryStore(Transactional, Protocol):
     def count(self, user_id: str, now: float) -> int: ...
     def delete(self, user_id: str, memory_id: str) -> bool: ...
     def delete_all(self, user_id: str) -> list[str]: ...
-    def purge_expired(self, now: float, user_id: str) -> list[tuple[str, str]]:
-        """Delete the user's expired memories; returns their (user_id, memory_id)."""
+    def purge_expired(self, user_id: str, now: float) -> list[str]:
+        """Delete this user's expired memories (no other user's); returns their ids."""
+        ...
+
+    def sweep_orphans(self, user_id: str) -> int:
+        """Remove what an interrupted multi-step write left behind (an S3 body with no
+        item); 0 where every write is one transaction. Returns how many were removed."""
         ...
 
     def keyword_search(
@@ -77,7 +90,10 @@ class VectorIndex(Protocol):
         """Nearest memories by cosine similarity, best first: (memory_id, similarity)."""
         ...
 
-    def count(self, user_id: str) -> int: ...
+    def keys_of(self, user_id: str) -> Iterator[str]:
+        """Every memory id the index holds a vector for (stale ones included)."""
+        ...
+
     def compact(self, user_id: str, progress: Progress | None = None) -> None:
         """Rebuild any side structure from the stored vectors."""
         ...
@@ -105,6 +121,10 @@ class Cipher(Protocol):
 
 
 class ConversationStore(Transactional, Protocol):
+    remote: bool
+    """True where each call is a network round trip: the turn then reads history beside
+    embed-and-search instead of before it."""
+
     def append(self, message: SealedMessage) -> None: ...
     def last_messages(
         self, user_id: str, conversation_id: str, n: int, now: float
@@ -113,11 +133,15 @@ class ConversationStore(Transactional, Protocol):
     def conversations(self, user_id: str, now: float, limit: int) -> list[ConversationInfo]: ...
     def resolve_conversation(self, user_id: str, id_or_prefix: str, now: float) -> list[str]: ...
     def delete_conversation(self, user_id: str, conversation_id: str) -> bool: ...
-    def purge_expired(self, now: float) -> int: ...
+    def purge_expired(self, user_id: str, now: float) -> int:
+        """Delete this user's expired messages where the store does not do it itself
+        (DynamoDB's TTL does); returns how many. Reads never return expired ones anyway."""
+        ...
 
 
 class WorkQueue(Transactional, Protocol):
-    """Durable jobs written in the same transaction as the data that needs them."""
+    """Durable jobs written in the same transaction as the data that needs them. Payloads
+    are opaque bytes here; pai_cli/core/jobs.py is their one codec."""
 
     def enqueue(self, user_id: str, kind: str, payload: bytes, now: float) -> int: ...
     def pending(self, user_id: str, limit: int) -> list[tuple[int, str, bytes]]: ...

@@ -175,6 +175,8 @@ class TurnResult:
     interrupted: bool = False
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    failure: Exception | None = field(default=None, repr=False, compare=False)
+    """The error behind `error`, for callers that map it to an exit code or a status."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

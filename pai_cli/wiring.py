@@ -150,6 +150,8 @@ class Wiring:
             cipher=self.cipher,
             clock=self.clock,
             settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
+            # Locally the vectors live in the store's SQLite file: one transaction for both.
+            atomic_index=not self.is_aws,
         )
 
     def _aws_memory_parts(self) -> tuple[Any, Any]:
@@ -171,7 +173,8 @@ class Wiring:
 
         return store, S3VectorsIndex(self.aws, names.vector_bucket, names.vector_index, env)
 
-    def conversation_store(self) -> Any:
+    @cached_property
+    def conversations(self) -> Any:
         if self.is_aws:
             from pai_cli.backends.aws.conversation_store import DynamoConversationStore
 
@@ -190,7 +193,7 @@ class Wiring:
         s = self.settings
         return ChatService(
             memories=self.memories,
-            conversations=self.conversation_store(),
+            conversations=self.conversations,
             # The durable queue stays on this machine in both homes: it must survive the
             # very AWS failure it exists for.
             queue=SqliteJobQueue(self.db),
@@ -208,7 +211,7 @@ class Wiring:
     def purge_expired(self) -> None:
         """Expired rows are deleted, not only hidden; done on write commands."""
         self.memories.purge_expired(self.settings.user)
-        self.conversation_store().purge_expired(self.clock())
+        self.conversations.purge_expired(self.settings.user, self.clock())
 
     def close(self) -> None:
         if "db" in self.__dict__:

@@ -184,20 +184,16 @@ def test_openapi_document_lists_the_routes(handler) -> None:
 
 
 def test_chat_that_outruns_the_budget_is_a_504(handler, monkeypatch) -> None:
-    import time
-
     from pai_cli.api import lambda_handlers
     from pai_cli.api.app import build_app
 
-    def slow_stream(self, prepared):
-        for piece in ("one ", "two ", "three"):
-            time.sleep(0.2)
-            prepared.parts.append(piece)
-            yield piece
-
-    monkeypatch.setattr("pai_cli.core.chat.ChatService.stream", slow_stream)
-    app = build_app(lambda_handlers.services, budget_s=0.3)
-    out = app.resolve(event("POST", "/chat", {"message": "tell me a long story"}), Context())
+    with openai_fake(Reply(["one ", "two ", "three"], delay=0.2)) as (_, server):
+        monkeypatch.setenv("PAI_PROVIDER", "openai")
+        monkeypatch.setenv("PAI_BASE_URL", server.url)
+        monkeypatch.setenv("PAI_MODEL", "slow")
+        lambda_handlers.services.cache_clear()
+        app = build_app(lambda_handlers.services, budget_s=0.5)
+        out = app.resolve(event("POST", "/chat", {"message": "tell me a long story"}), Context())
     body = json.loads(out["body"])
     assert out["statusCode"] == 504 and "30 s" in body["error"]
     assert body["reply"].startswith("one")  # what arrived before the cut is kept

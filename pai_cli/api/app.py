@@ -16,12 +16,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
 from pai_cli.api.identity import Unauthenticated, principal, user_for
+from pai_cli.core.chat import TurnHooks
 from pai_cli.core.text import MAX_TEXT_BYTES
 from pai_cli.errors import (
     BackendError,
     ConfigError,
+    DeadlineExceeded,
     InputError,
-    ModelError,
     NotFound,
     PaiError,
 )
@@ -40,10 +41,6 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=4096)
     k: int = Field(default=5, ge=1, le=50)
     category: str | None = Field(default=None, max_length=40)
-
-
-class TurnTooSlow(ModelError):
-    pass
 
 
 def _json(status: int, body: Any) -> Response[dict]:
@@ -66,26 +63,20 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
         chat_service = w.chat
         conversation = (chat_service.resolve_conversation(uid, body.conversation_id)
                         if body.conversation_id else None)
-        prepared = chat_service.prepare(uid, body.message, conversation)
-        error: PaiError | None = None
-        try:
-            for _ in chat_service.stream(prepared):
-                if time.monotonic() - started > budget_s:
-                    raise TurnTooSlow("The reply did not finish within the API's 30 s limit: "
-                                      "what arrived is stored; ask for a shorter answer or use "
-                                      "the streaming function URL.")
-        except ModelError as e:
-            error = e
-        result = chat_service.finish(prepared, error=error)
+        result = chat_service.turn(uid, body.message, conversation, TurnHooks(
+            deadline=started + budget_s,
+            deadline_message="The reply did not finish within the API's 30 s limit: what "
+                             "arrived is stored; ask for a shorter answer or use the "
+                             "streaming function URL."))
         try:
             # Only a few jobs: the turn must still fit API Gateway's 30 s.
             chat_service.remember_pending(uid, limit=3)
         except Exception:  # noqa: BLE001 - the reply is stored and shown; the job stays queued
             app_logger().exception("writing the long-term memory failed; it stays queued")
-        if isinstance(error, TurnTooSlow):
-            return _json(504, {"error": error.message, **result.to_dict()})
-        if error is not None:
-            return _json(502, {"error": error.message, **result.to_dict()})
+        if isinstance(result.failure, DeadlineExceeded):
+            return _json(504, {"error": result.error, **result.to_dict()})
+        if result.failure is not None:
+            return _json(502, {"error": result.error, **result.to_dict()})
         return _json(200, result.to_dict())
 
     @app.post("/search")

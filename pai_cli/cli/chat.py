@@ -11,8 +11,8 @@ from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.output import Out
 from pai_cli.cli.printer import make_printer
 from pai_cli.config import ModelChoice
-from pai_cli.core.chat import ChatService
-from pai_cli.errors import InputError, ModelError, PaiError
+from pai_cli.core.chat import ChatService, TurnHooks
+from pai_cli.errors import InputError, PaiError
 from pai_cli.records import TurnResult
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model id (also PAI_MODEL).")]
@@ -41,10 +41,8 @@ def run_turn(
 ) -> TurnResult:
     """One turn on a terminal or a pipe. A model error is raised after everything that
     arrived is stored; Ctrl-C stops the reply and keeps what arrived."""
-    prepared = chat_service.prepare(user_id, message, conversation_id)
-    result = prepared.result
     if chat_service.model is None:
-        result = chat_service.finish(prepared)
+        result = chat_service.turn(user_id, message, conversation_id)
         if out.json:
             out.emit(result.to_dict())
         else:
@@ -52,30 +50,24 @@ def run_turn(
             if result.notice and not quiet_notice:
                 out.note(result.notice)
         return result
-    if not out.json and result.recalled:
-        out.note(f"(recalled {len(result.recalled)}: "
-                 + ", ".join(h.memory.id[:12] for h in result.recalled) + ")")
+
+    def show_recalled(prepared: TurnResult) -> None:
+        if not out.json and prepared.recalled:
+            out.note(f"(recalled {len(prepared.recalled)}: "
+                     + ", ".join(h.memory.id[:12] for h in prepared.recalled) + ")")
+
     printer = make_printer(out.mode, out.stdout, out.color)
-    stream = chat_service.stream(prepared)
-    error: PaiError | None = None
-    interrupted = False
     try:
-        for piece in stream:
-            printer.feed(piece)
-    except KeyboardInterrupt:
-        interrupted = True
-    except ModelError as e:
-        error = e
+        result = chat_service.turn(user_id, message, conversation_id, TurnHooks(
+            on_text=printer.feed, on_recalled=show_recalled))
     finally:
-        stream.close()
         printer.close()
-    result = chat_service.finish(prepared, interrupted=interrupted, error=error)
     if out.json:
         out.emit(result.to_dict())
-    if interrupted:
+    if result.interrupted:
         out.note("(reply interrupted: what arrived is kept)")
-    if error is not None:
-        raise error
+    if isinstance(result.failure, PaiError):
+        raise result.failure
     return result
 
 

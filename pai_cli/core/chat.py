@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pai_cli.core import text
+from pai_cli.core.jobs import REMEMBER, RememberJob
 from pai_cli.core.memory_service import DAY, MemoryService, derived_memory_id
 from pai_cli.core.prompt import Prompt, build_prompt
-from pai_cli.errors import InputError, ModelError, NotFound, PaiError
+from pai_cli.errors import DeadlineExceeded, InputError, ModelError, NotFound, PaiError
 from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
 from pai_cli.pricing import estimate_cost
 from pai_cli.records import (
@@ -25,7 +27,6 @@ from pai_cli.records import (
 
 MESSAGE = "message"
 JOB = "job"
-REMEMBER = "remember"
 NO_MODEL = (
     "No chat model is configured: pai is in recall-only mode (it stores what you say and "
     "shows what it remembers)."
@@ -40,6 +41,21 @@ class ChatSettings:
     history_messages: int = 20
     context_tokens: int = 12000
     max_tokens: int = 2048
+
+
+@dataclass(frozen=True)
+class TurnHooks:
+    """What differs between the callers of the one turn driver."""
+
+    on_text: Callable[[str], None] | None = None
+    """Each piece of the reply as it arrives (a terminal printer; nothing for JSON)."""
+    on_recalled: Callable[[TurnResult], None] | None = None
+    """After recall and storing the message, before the model is called."""
+    stop: Callable[[], bool] | None = None
+    """Asked after each piece: True ends the reply there (kept, marked interrupted)."""
+    deadline: float | None = None
+    """A time.monotonic() value the reply must end by (the HTTP API's 30 s)."""
+    deadline_message: str = "The reply did not finish in time: what arrived is stored."
 
 
 @dataclass
@@ -113,7 +129,7 @@ class ChatService:
         cid = self.resolve_conversation(user_id, conversation_id)
         with self.queue.transaction():
             # A queued "remember this" would bring the deleted words back as a memory.
-            self.queue.discard(user_id, cid.encode() + b"\n")
+            self.queue.discard(user_id, RememberJob.conversation_prefix(cid))
             self.conversations.delete_conversation(user_id, cid)
         return cid
 
@@ -144,12 +160,12 @@ class ChatService:
             self.conversations.append(sealed)
             if role == "user":
                 # Same transaction: a stored message always has its memory job queued.
-                job = self.cipher.seal(user_id, JOB, message_id, content)
-                payload = conversation_id.encode() + b"\n" + message_id.encode() + b"\n" + job
-                self.queue.enqueue(user_id, REMEMBER, payload, now)
+                sealed_job = self.cipher.seal(user_id, JOB, message_id, content)
+                job = RememberJob(conversation_id, message_id, sealed_job)
+                self.queue.enqueue(user_id, REMEMBER, job.encode(), now)
         return message_id
 
-    def prepare(
+    def _prepare(
         self, user_id: str, message: str, conversation_id: str | None = None
     ) -> PreparedTurn:
         """Steps 1-3 of the turn: history and recall, store the message (with its memory
@@ -164,7 +180,7 @@ class ChatService:
                     for m in map(self._open, self.conversations.last_messages(
                         user_id, conversation_id, self.settings.history_messages, now))]
 
-        if getattr(self.conversations, "remote", False):
+        if self.conversations.remote:
             # One round trip for history beside embed -> search, so at most two sequential
             # remote calls happen before the model call.
             from concurrent.futures import ThreadPoolExecutor
@@ -190,30 +206,32 @@ class ChatService:
         result.timings_ms["prepare"] = (time.perf_counter() - started) * 1000
         return PreparedTurn(user_id, result, prompt, started)
 
-    def stream(self, turn: PreparedTurn) -> Iterator[str]:
+    def _stream(self, turn: PreparedTurn) -> Iterator[str]:
         """Step 4: the reply's text as it arrives. What arrived is kept in turn.parts, so a
         Ctrl-C or a broken stream still leaves a reply to store."""
         if self.model is None or turn.prompt is None:
             return
         sent = time.perf_counter()
         first = True
-        for event in self.model.stream(turn.prompt.system, turn.prompt.messages,
-                                       self.settings.max_tokens):
-            if event.text:
-                if first:
-                    turn.result.timings_ms["first_token"] = (time.perf_counter() - sent) * 1000
-                    first = False
-                turn.parts.append(event.text)
-                yield event.text
-            if event.usage is not None:
-                u = event.usage
-                turn.result.usage = Usage(
-                    u.input_tokens, u.output_tokens,
-                    estimate_cost(self.model.model_id, u.input_tokens, u.output_tokens),
-                )
-        turn.result.timings_ms["model"] = (time.perf_counter() - sent) * 1000
+        try:
+            for event in self.model.stream(turn.prompt.system, turn.prompt.messages,
+                                           self.settings.max_tokens):
+                if event.text:
+                    if first:
+                        turn.result.timings_ms["first_token"] = (time.perf_counter() - sent) * 1000
+                        first = False
+                    turn.parts.append(event.text)
+                    yield event.text
+                if event.usage is not None:
+                    u = event.usage
+                    turn.result.usage = Usage(
+                        u.input_tokens, u.output_tokens,
+                        estimate_cost(self.model.model_id, u.input_tokens, u.output_tokens),
+                    )
+        finally:
+            turn.result.timings_ms["model"] = (time.perf_counter() - sent) * 1000
 
-    def finish(
+    def _finish(
         self, turn: PreparedTurn, interrupted: bool = False, error: PaiError | None = None
     ) -> TurnResult:
         """Step 5: store the reply (whatever arrived) and the token usage."""
@@ -222,6 +240,7 @@ class ChatService:
         reply = "".join(turn.parts)
         result.interrupted = interrupted
         result.error = error.message if error else None
+        result.failure = error
         with self.conversations.transaction():  # one commit (one fsync) for reply + usage
             if reply:
                 result.reply = reply
@@ -242,18 +261,45 @@ class ChatService:
         user_id: str,
         message: str,
         conversation_id: str | None = None,
-        on_text: Callable[[str], None] | None = None,
+        hooks: TurnHooks | None = None,
     ) -> TurnResult:
-        """The whole turn without a terminal. A model error is reported in result.error
-        after the message and any partial reply are stored."""
-        prepared = self.prepare(user_id, message, conversation_id)
+        """The one chat turn, for the REPL, `-m`, the HTTP API and MCP alike.
+
+        The message is stored (with its memory job) before the model is called; whatever
+        arrives of the reply is stored however the stream ends: a model error or a passed
+        deadline (in result.error and result.failure), a stop asked for or a Ctrl-C
+        (result.interrupted). Any other exception is raised after that is stored."""
+        hooks = hooks or TurnHooks()
+        prepared = self._prepare(user_id, message, conversation_id)
+        if hooks.on_recalled is not None:
+            hooks.on_recalled(prepared.result)
+        error: PaiError | None = None
+        interrupted = False
+        stream = self._stream(prepared)
         try:
-            for piece in self.stream(prepared):
-                if on_text:
-                    on_text(piece)
+            for piece in stream:
+                if hooks.on_text is not None:
+                    hooks.on_text(piece)
+                if hooks.stop is not None and hooks.stop():
+                    interrupted = True
+                    break
+                if hooks.deadline is not None and time.monotonic() > hooks.deadline:
+                    error = DeadlineExceeded(hooks.deadline_message)
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
         except ModelError as e:
-            return self.finish(prepared, error=e)
-        return self.finish(prepared)
+            error = e
+        except BaseException:
+            # Something outside the model broke (the terminal, a hook): keep what arrived,
+            # but the error worth reporting is the first one, not a failed store after it.
+            stream.close()
+            with contextlib.suppress(Exception):
+                self._finish(prepared, interrupted=True)
+            raise
+        finally:
+            stream.close()
+        return self._finish(prepared, interrupted=interrupted, error=error)
 
     def remember_pending(self, user_id: str, limit: int = 200) -> int:
         """Turn queued exchanges into long-term memories. Safe to run twice: ids derive
@@ -261,9 +307,8 @@ class ChatService:
         written = 0
         for job_id, kind, payload in self.queue.pending(user_id, limit):
             if kind == REMEMBER:
-                conversation_id, message_id, blob = payload.split(b"\n", 2)
-                mid = message_id.decode()
-                content = self.cipher.open(user_id, JOB, mid, blob)
+                job = RememberJob.decode(payload)
+                content = self.cipher.open(user_id, JOB, job.message_id, job.sealed)
                 with self.queue.transaction():
                     # Claim, then write, in one transaction: a second process draining the
                     # same queue finds the job gone and skips it.
@@ -271,8 +316,8 @@ class ChatService:
                         continue
                     self.memories.add(
                         user_id, content, self.settings.memory_category, pinned=False,
-                        source_conversation=conversation_id.decode(), source_message=mid,
-                        memory_id=derived_memory_id(user_id, "message", mid),
+                        source_conversation=job.conversation_id, source_message=job.message_id,
+                        memory_id=derived_memory_id(user_id, "message", job.message_id),
                     )
                 written += 1
             else:

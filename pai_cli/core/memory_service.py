@@ -49,13 +49,18 @@ class MemoryService:
         cipher: Cipher,
         clock: Clock,
         settings: MemorySettings | None = None,
+        atomic_index: bool = False,
     ) -> None:
+        """atomic_index: the wiring says whether this store and this index commit in one
+        transaction (the local home); where they do not, writes index every id again and
+        reindex sweeps vectors whose memory is gone."""
         self.store = store
         self.index = index
         self.embedder = embedder
         self.cipher = cipher
         self.clock = clock
         self.settings = settings or MemorySettings()
+        self.atomic_index = atomic_index
 
     # -- model bookkeeping -------------------------------------------------------------
     @property
@@ -137,7 +142,7 @@ class MemoryService:
             # Where the item and its vector are not one transaction (AWS), an item may have
             # been committed by an attempt whose vector write then failed: index every id
             # again (vector writes are keyed by id, so this is idempotent).
-            indexed = inserted if self.store.atomic_with_index else {m.id for m in memories}
+            indexed = inserted if self.atomic_index else {m.id for m in memories}
             self.index.upsert(
                 user_id,
                 [(m.id, m.category, v) for m, v in zip(memories, vectors, strict=True)
@@ -209,7 +214,8 @@ class MemoryService:
         vector = self.embedder.embed([new.content])[0]
         with self.store.transaction():
             self._claim_model(new.user_id)
-            self.store.update(self._seal(new))
+            if not self.store.update(self._seal(new)):
+                raise NotFound(f"Memory {new.id} was forgotten meanwhile.")
             if new.content != old.content or new.category != old.category:
                 self.index.upsert(new.user_id, [(new.id, new.category, vector)])
         return new
@@ -229,7 +235,8 @@ class MemoryService:
             expires_at=self._expiry(now, pinned),
         )
         with self.store.transaction():
-            self.store.update(self._seal(new))
+            if not self.store.update(self._seal(new)):
+                raise NotFound(f"Memory {new.id} was forgotten meanwhile.")
         return new
 
     def forget(self, user_id: str, id_or_prefix: str) -> str:
@@ -249,12 +256,9 @@ class MemoryService:
     def purge_expired(self, user_id: str) -> int:
         now = self.clock()
         with self.store.transaction():
-            gone = self.store.purge_expired(now, user_id)
-            by_user: dict[str, list[str]] = {}
-            for user_id, memory_id in gone:
-                by_user.setdefault(user_id, []).append(memory_id)
-            for user_id, ids in by_user.items():
-                self.index.delete(user_id, ids)
+            gone = self.store.purge_expired(user_id, now)
+            if gone:
+                self.index.delete(user_id, gone)
         return len(gone)
 
     def count(self, user_id: str) -> int:
@@ -377,12 +381,10 @@ class MemoryService:
             nonlocal done
             vectors = self.embedder.embed([m.content for m in pending])
             with self.store.transaction():
-                for m in pending:
-                    self.store.update(self._seal(m))
-                self.index.upsert(
-                    user_id,
-                    [(m.id, m.category, v) for m, v in zip(pending, vectors, strict=True)],
-                )
+                # A memory forgotten while the reindex runs stays forgotten, vector and all.
+                kept = [(m, v) for m, v in zip(pending, vectors, strict=True)
+                        if self.store.update(self._seal(m))]
+                self.index.upsert(user_id, [(m.id, m.category, v) for m, v in kept])
             done += len(pending)
             pending.clear()
             if progress:
@@ -398,13 +400,10 @@ class MemoryService:
             self.store.set_meta(self._model_key(user_id), self.model_tag)
             self.store.set_meta(self._reindex_key(user_id), "")
         self.index.compact(user_id)
-        sweep = getattr(self.store, "sweep_orphans", None)
-        if sweep is not None:  # stores whose writes are not one transaction
-            sweep(user_id)
-        keys_of = getattr(self.index, "keys_of", None)
-        if keys_of is not None:  # vectors whose item is gone (DynamoDB TTL, a crash)
+        self.store.sweep_orphans(user_id)
+        if not self.atomic_index:  # vectors whose item is gone (DynamoDB TTL, a crash)
             live = {m.id for m in self.store.iter_all(user_id, 0.0)}  # expired too
-            stale = [k for k in keys_of(user_id) if k not in live]
+            stale = [k for k in self.index.keys_of(user_id) if k not in live]
             if stale:
                 self.index.delete(user_id, stale)
         return done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,10 +80,11 @@ def send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str,
 
 def send_chunked(
     h: BaseHTTPRequestHandler, status: int, chunks: list[bytes], headers: dict[str, str],
-    cut_after: int | None = None,
+    cut_after: int | None = None, delay: float = 0.0,
 ) -> None:
     """Chunked transfer, flushed per chunk; cut_after=N drops the connection after N chunks
-    without the terminating chunk, as a server that dies mid-reply does."""
+    without the terminating chunk, as a server that dies mid-reply does; delay sleeps
+    before each chunk, as a slow model does."""
     h.send_response(status)
     for k, v in headers.items():
         h.send_header(k, v)
@@ -94,6 +96,8 @@ def send_chunked(
             h.close_connection = True
             h.connection.shutdown(2)
             return
+        if delay:
+            time.sleep(delay)
         h.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         h.wfile.flush()
     h.wfile.write(b"0\r\n\r\n")

@@ -16,6 +16,7 @@ class Reply:
     pieces: list[str]
     usage: tuple[int, int] | None = (42, 7)
     cut_after: int | None = None  # drop the connection after this many pieces
+    delay: float = 0.0  # seconds before each streamed chunk
 
 
 @dataclass
@@ -56,7 +57,8 @@ class OpenAIFake:
         chunks = [b": keep-alive\n\n"] + [f"data: {json.dumps(e)}\n\n".encode() for e in events]
         chunks.append(b"data: [DONE]\n\n")
         cut = None if step.cut_after is None else step.cut_after + 1
-        send_chunked(h, 200, chunks, {"Content-Type": "text/event-stream"}, cut_after=cut)
+        send_chunked(h, 200, chunks, {"Content-Type": "text/event-stream"}, cut_after=cut,
+                     delay=step.delay)
 
 
 @contextmanager

@@ -132,6 +132,6 @@ class DynamoConversationStore:
                 pending = out.get("UnprocessedItems") or {}
         return len(keys) > 1
 
-    def purge_expired(self, now: float) -> int:
+    def purge_expired(self, user_id: str, now: float) -> int:
         return 0  # DynamoDB's TTL deletes expired items; every read filters them until then
 

@@ -81,7 +81,6 @@ def _live(item: dict[str, Any], now: float) -> bool:
 
 class DynamoMemoryStore:
     supports_keywords = False
-    atomic_with_index = False
 
     def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev") -> None:
         self.aws = aws
@@ -166,12 +165,10 @@ class DynamoMemoryStore:
             inserted.append(m.id)
         return inserted
 
-    def update(self, memory: SealedMemory) -> None:
+    def update(self, memory: SealedMemory) -> bool:
         """Only an existing item is replaced: an edit racing a forget must not bring the
         memory back."""
         from botocore.exceptions import ClientError
-
-        from pai_cli.errors import NotFound
 
         version = self._put_body(memory)
         try:
@@ -180,8 +177,9 @@ class DynamoMemoryStore:
         except ClientError as e:
             self._undo_body(memory, version)
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise NotFound(f"Memory {memory.id} was forgotten meanwhile.") from None
+                return False
             reraise(e, f"DynamoDB table {self.table_name}", self.env)
+        return True
 
     def _delete_body(self, user_id: str, memory_id: str) -> None:
         """Every version and delete marker: forgetting must not leave old copies behind."""
@@ -217,11 +215,11 @@ class DynamoMemoryStore:
             self.delete(user_id, memory_id)
         return ids
 
-    def purge_expired(self, now: float, user_id: str) -> list[tuple[str, str]]:
+    def purge_expired(self, user_id: str, now: float) -> list[str]:
         expired = [m.id for m in self._query_all(user_id) if m.expires_at and m.expires_at <= now]
         for memory_id in expired:
             self.delete(user_id, memory_id)
-        return [(user_id, m) for m in expired]
+        return expired
 
     # -- reads ---------------------------------------------------------------------------
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:

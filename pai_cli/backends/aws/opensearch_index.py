@@ -9,7 +9,7 @@ the documents: ids, user id, category and the vector."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -131,10 +131,11 @@ class OpenSearchIndex:
         self._bulk([{"delete": {"_index": self.index, "_id": d}}
                     for d in self._doc_ids(user_id, None)])
 
-    def count(self, user_id: str) -> int:
-        out = self._call(lambda: self.client.count(
-            index=self.index, body={"query": {"term": {"user_id": user_id}}}))
-        return int(out["count"])
+    def keys_of(self, user_id: str) -> Iterator[str]:
+        out = self._call(lambda: self.client.search(index=self.index, body={
+            "size": 10000, "_source": ["memory_id"],
+            "query": {"bool": {"filter": [{"term": {"user_id": user_id}}]}}}))
+        yield from dict.fromkeys(h["_source"]["memory_id"] for h in out["hits"]["hits"])
 
     def query(self, user_id: str, vector: Any, k: int,
               category: str | None) -> list[tuple[str, float]]:

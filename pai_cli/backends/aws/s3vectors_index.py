@@ -62,9 +62,6 @@ class S3VectorsIndex:
     def delete_user(self, user_id: str) -> None:
         self.delete(user_id, list(self.keys_of(user_id)))
 
-    def count(self, user_id: str) -> int:
-        return sum(1 for _ in self.keys_of(user_id))
-
     def query(self, user_id: str, vector: Any, k: int,
               category: str | None) -> list[tuple[str, float]]:
         flt: dict[str, Any] = {"user_id": {"$eq": user_id}}

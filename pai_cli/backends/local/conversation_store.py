@@ -15,6 +15,8 @@ def _row(r: tuple) -> SealedMessage:
 
 
 class SqliteConversationStore:
+    remote = False
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -76,6 +78,8 @@ class SqliteConversationStore:
                 (user_id, conversation_id),
             ).rowcount)
 
-    def purge_expired(self, now: float) -> int:
+    def purge_expired(self, user_id: str, now: float) -> int:
         with self.db.transaction():
-            return self.db.execute("DELETE FROM messages WHERE expires_at <= ?", (now,)).rowcount
+            return self.db.execute(
+                "DELETE FROM messages WHERE user_id = ? AND expires_at <= ?", (user_id, now)
+            ).rowcount

@@ -31,7 +31,6 @@ def _row(r: tuple) -> SealedMemory:
 
 class SqliteMemoryStore:
     supports_keywords = True
-    atomic_with_index = True  # the vector rows live in the same SQLite transaction
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -58,14 +57,14 @@ class SqliteMemoryStore:
                     inserted.append(m.id)
         return inserted
 
-    def update(self, memory: SealedMemory) -> None:
+    def update(self, memory: SealedMemory) -> bool:
         m = memory
         with self.db.transaction():
             row = self.db.execute(
                 "SELECT rowid FROM memories WHERE id = ? AND user_id = ?", (m.id, m.user_id)
             ).fetchone()
             if row is None:
-                return
+                return False
             self.db.execute(
                 "UPDATE memories SET content = ?, category = ?, updated_at = ?, expires_at = ?, "
                 "pinned = ? WHERE rowid = ?",
@@ -74,6 +73,7 @@ class SqliteMemoryStore:
             self.db.execute(
                 "UPDATE memory_terms SET terms = ? WHERE rowid = ?", (m.terms, row[0])
             )
+        return True
 
     def get(self, user_id: str, memory_id: str, now: float) -> SealedMemory | None:
         r = self.db.execute(
@@ -144,27 +144,31 @@ class SqliteMemoryStore:
             f"SELECT count(*) FROM memories WHERE user_id = ? AND {_LIVE}", (user_id, now)
         ).fetchone()[0]
 
-    def _delete_rows(self, where: str, params: tuple) -> list[tuple[str, str]]:
+    def _delete_rows(self, where: str, params: tuple) -> list[str]:
+        """Delete this user's rows matching where (which names user_id); returns their ids."""
         with self.db.transaction():
             rows = self.db.execute(
-                f"SELECT rowid, user_id, id FROM memories WHERE {where}", params
+                f"SELECT rowid, id FROM memories WHERE {where}", params
             ).fetchall()
             if rows:
                 self.db.executemany(
                     "DELETE FROM memory_terms WHERE rowid = ?", [(r[0],) for r in rows]
                 )
                 self.db.executemany("DELETE FROM memories WHERE rowid = ?", [(r[0],) for r in rows])
-        return [(r[1], r[2]) for r in rows]
+        return [r[1] for r in rows]
 
     def delete(self, user_id: str, memory_id: str) -> bool:
         return bool(self._delete_rows("id = ? AND user_id = ?", (memory_id, user_id)))
 
     def delete_all(self, user_id: str) -> list[str]:
-        return [m for _, m in self._delete_rows("user_id = ?", (user_id,))]
+        return self._delete_rows("user_id = ?", (user_id,))
 
-    def purge_expired(self, now: float, user_id: str | None = None) -> list[tuple[str, str]]:
-        # Locally every user's expired rows go at once: one indexed range delete.
-        return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
+    def purge_expired(self, user_id: str, now: float) -> list[str]:
+        return self._delete_rows(
+            "user_id = ? AND expires_at IS NOT NULL AND expires_at <= ?", (user_id, now))
+
+    def sweep_orphans(self, user_id: str) -> int:
+        return 0  # every write is one SQLite transaction: nothing is ever left half-made
 
     def _discriminative(self, terms: list[str]) -> tuple[list[str], int]:
         """The query terms worth ranking by, and the lowest rowid worth ranking.

@@ -23,7 +23,7 @@ import fcntl
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,11 @@ class UsearchVectorIndex:
     def count(self, user_id: str) -> int:
         return self.db.execute(
             "SELECT count(*) FROM vectors WHERE user_id = ?", (user_id,)).fetchone()[0]
+
+    def keys_of(self, user_id: str) -> Iterator[str]:
+        rows = self.db.execute(
+            "SELECT memory_id FROM vectors WHERE user_id = ?", (user_id,)).fetchall()
+        return iter([r[0] for r in rows])
 
     def _files(self, user_id: str) -> list[Path]:
         if not self.folder.exists():
