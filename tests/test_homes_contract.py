@@ -1,15 +1,19 @@
-"""One contract, two homes: every test here runs on the local home and on the AWS home
-(DynamoDB, S3, KMS and S3 Vectors on moto), so the two cannot drift."""
+"""One contract, every home: each test here runs on the local home, on the AWS home
+(DynamoDB, S3, KMS and S3 Vectors or OpenSearch on moto and a fake), and on the in-memory
+port fakes of tests/fakes/ports.py, so none of them can drift from the others."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import pai
 from fakes.aws_home import moto_aws_home
+from fakes.home import FakeHome
 from fakes.opensearch_server import aoss_fake
 
 from pai_cli.config import load_settings
@@ -27,12 +31,12 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["local", "aws", "aws-opensearch"])
+@pytest.fixture(params=["local", "aws", "aws-opensearch", "fakes"])
 def home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
          pai_home: Path) -> Iterator[str]:
     pai_home.mkdir(parents=True, exist_ok=True)
-    if request.param == "local":
-        yield "local"
+    if request.param in ("local", "fakes"):
+        yield request.param
         return
     if request.param == "aws":
         (pai_home / "config.toml").write_text('embedder = "local"\n')
@@ -53,7 +57,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def wiring(home: str, clock: Clock) -> Iterator[Wiring]:
-    w = Wiring(load_settings("alice"), clock=clock)
+    """A Wiring, or for the fakes a FakeHome: both give .memories and .chat."""
+    w: Any = FakeHome(clock=clock) if home == "fakes" else Wiring(load_settings("alice"),
+                                                                   clock=clock)
     yield w
     w.close()
 
@@ -134,6 +140,39 @@ def test_bad_input_is_refused_the_same_way(wiring: Wiring) -> None:
         wiring.memories.add("alice", "   ")
     with pytest.raises(NotFound):
         wiring.memories.get("alice", "mem-nope")
+
+
+def test_port_edges_every_home_agrees_on(wiring: Wiring, clock: Clock) -> None:
+    """Where the homes once disagreed: update of a missing memory, expiry of other users."""
+    svc = wiring.memories
+    store, now = svc.store, clock.now
+    mine = svc.add("alice", "the spare bike lock key is in the blue tin", pinned=False)
+    theirs = svc.add("bob", "bob's locker is number 12", pinned=False)
+    sealed = store.get("alice", mine.id, now)
+    assert sealed is not None
+    ghost = replace(sealed, id="mem-00000000-ghost")
+    assert store.update(ghost) is False  # no error, nothing created
+    assert store.get("alice", ghost.id, now) is None
+    assert store.update(replace(sealed, user_id="bob")) is False  # not bob's to change
+    assert store.get("bob", mine.id, now) is None
+    assert store.update(replace(sealed, category="home")) is True
+    assert store.get("alice", mine.id, now).category == "home"
+    with pytest.raises(NotFound):  # the service turns a vanished memory into NotFound
+        svc.edit("alice", "mem-00000000-ghost", "x")
+
+    later = now + 366 * DAY
+    assert store.purge_expired("alice", later) == [mine.id]
+    assert [m.id for m in store.iter_all("bob", now)] == [theirs.id]  # bob's row is untouched
+    assert store.purge_expired("alice", later) == []
+    assert set(svc.index.keys_of("bob")) >= {theirs.id}
+    assert store.sweep_orphans("alice") == 0
+
+    cid = wiring.chat.turn("alice", "alice's short-lived message").conversation_id
+    wiring.chat.turn("bob", "bob's short-lived message")
+    convs = wiring.chat.conversations
+    assert convs.purge_expired("alice", later) in (0, 1)  # DynamoDB's TTL does it there
+    assert convs.messages("alice", cid, later) == []
+    assert len(convs.conversations("bob", now, 10)) == 1
 
 
 # -- what only the AWS home can show --------------------------------------------------------
