@@ -1,13 +1,18 @@
 """Settings: flags > PAI_* environment variables > the config file > defaults.
-(pai_cli/wiring.py turns them into adapters and services.)"""
+
+The one module that reads the environment: every PAI_* variable (and the few of AWS's and
+Lambda's that pai acts on) becomes a field of Settings here, so the rest of pai takes its
+configuration from one object. pai_cli/wiring turns the settings into adapters."""
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +50,23 @@ _ENV = {  # PAI_* variables that override the config file
     "backend": ("PAI_BACKEND", str),
     "env": ("PAI_ENV", str),
 }
+# One registry per choice: flags, config validation and the wiring all read these.
 PROVIDERS = ("bedrock", "openai", "none")
-CHOICES = {
-    "backend": ("local", "aws"),
-    "vector_store": ("s3vectors", "opensearch"),
-    "embedder": ("default", "local", "titan"),
-}
+BACKENDS = ("local", "aws")
+VECTOR_STORES = ("s3vectors", "opensearch")
+EMBEDDERS = ("default", "local", "titan")
+CHOICES = {"backend": BACKENDS, "vector_store": VECTOR_STORES, "embedder": EMBEDDERS}
+
+
+def debug_requested(args: list[str]) -> bool:
+    """--debug anywhere on the line, or PAI_DEBUG: decided before any settings load, so
+    that a broken config file can be debugged too."""
+    return "--debug" in args or os.environ.get("PAI_DEBUG", "") not in ("", "0")
+
+
+def no_color() -> bool:
+    """NO_COLOR (https://no-color.org): set, whatever its value, means no colour."""
+    return "NO_COLOR" in os.environ
 
 
 def default_home() -> Path:
@@ -128,6 +144,19 @@ class Settings:
     vector_store: str = "s3vectors"
     embedder: str = "default"
     aws_names: dict[str, str] = field(default_factory=dict)
+    # From the environment only (PAI_*; never in config.toml: secrets, per-machine values).
+    master_key_file: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    key_passphrase: str | None = field(default=None, repr=False)
+    model_timeout: float = 60.0
+    db_timeout: float = 15.0
+    aws_endpoint: str | None = None
+    bedrock_endpoint: str | None = None
+    aws_env_region: str | None = None
+    """AWS_REGION, else AWS_DEFAULT_REGION: botocore on its own ignores AWS_REGION."""
+    principal_users: Mapping[str, str] = field(default_factory=dict)
+    """PAI_PRINCIPAL_USERS: the HTTP API's principal ARN -> pai user mapping."""
+    in_lambda: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -135,8 +164,9 @@ class Settings:
 
     @property
     def key_path(self) -> Path:
-        env = os.environ.get("PAI_MASTER_KEY_FILE")
-        return Path(env).expanduser() if env else self.home / "master.key"
+        if self.master_key_file:
+            return Path(self.master_key_file).expanduser()
+        return self.home / "master.key"
 
     @property
     def index_dir(self) -> Path:
@@ -174,7 +204,113 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
     for key in ("max_tokens", "context_tokens", "history_messages"):
         if key in data and data[key] < 1:
             raise ConfigError(f"Setting {key!r} must be at least 1.")
-    return Settings(home=home, config_file=path, user=check_user(chosen), **data)
+    return Settings(home=home, config_file=path, user=check_user(chosen), **data,
+                    **_from_environment())
+
+
+def _seconds(var: str, default: float, least: float) -> float:
+    raw = os.environ.get(var)
+    if not raw:
+        return default
+    try:
+        return max(least, float(raw))
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r} is not a number of seconds.") from None
+
+
+def read_environment() -> dict[str, Any]:
+    """The Settings fields that come from the environment alone (for commands, like
+    deploy, that need no config file)."""
+    return _from_environment()
+
+
+def _from_environment() -> dict[str, Any]:
+    env = os.environ
+    raw_users = env.get("PAI_PRINCIPAL_USERS") or "{}"
+    try:
+        users = json.loads(raw_users)
+    except ValueError:
+        users = None
+    if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+        raise ConfigError("PAI_PRINCIPAL_USERS must be a JSON object of principal ARN -> "
+                          "pai user name.")
+    return {
+        "master_key_file": env.get("PAI_MASTER_KEY_FILE") or None,
+        "api_key": (env.get("PAI_API_KEY") or "").strip() or None,
+        "key_passphrase": env.get("PAI_KEY_PASSPHRASE") or None,
+        "model_timeout": _seconds("PAI_MODEL_TIMEOUT", 60.0, 1.0),
+        "db_timeout": _seconds("PAI_DB_TIMEOUT", 15.0, 0.0),
+        "aws_endpoint": env.get("PAI_AWS_ENDPOINT") or None,
+        "bedrock_endpoint": env.get("PAI_BEDROCK_ENDPOINT") or None,
+        "aws_env_region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        "principal_users": users,
+        "in_lambda": bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+    }
+
+
+# Reference environment variable of the Lambda functions -> aws_names field.
+LAMBDA_NAMES = {
+    "CONVERSATIONS_TABLE": "conversations_table",
+    "MEMORIES_TABLE": "memories_table",
+    "MEMORY_BUCKET": "memory_bucket",
+    "KMS_KEY_ID": "key_alias",
+    "VECTOR_BUCKET": "vector_bucket",
+    "VECTOR_INDEX": "vector_index",
+    "VECTOR_SEARCH_ENDPOINT": "opensearch_endpoint",
+}
+
+
+def lambda_settings() -> Settings:
+    """The settings of a Lambda container: the AWS home, every resource named by the
+    compute stack's environment, the local queue and usage log in /tmp."""
+    env = os.environ
+    home = Path(env.get("PAI_HOME") or "/tmp/pai")  # the local queue and usage log only
+    timeout = _seconds("PAI_MODEL_TIMEOUT", 22.0, 1.0)  # inside API Gateway's 30 s, with room
+    names = {fld: env[var] for var, fld in LAMBDA_NAMES.items() if env.get(var)}
+    vector_store = env.get("VECTOR_STORE") or "s3vectors"
+    if vector_store not in VECTOR_STORES:
+        raise ConfigError(f"VECTOR_STORE={vector_store!r}: use one of {', '.join(VECTOR_STORES)}.")
+    try:
+        max_tokens = int(env.get("PAI_MAX_TOKENS") or "1024")
+    except ValueError:
+        raise ConfigError(f"PAI_MAX_TOKENS={env['PAI_MAX_TOKENS']!r} is not a number.") from None
+    base = Settings(home=home, config_file=home / "config.toml", user="lambda",
+                    **_from_environment())
+    stage = env.get("PAI_ENV") or "dev"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,19}", stage):
+        raise ConfigError(f"PAI_ENV={stage!r} is not a valid environment name.")
+    return replace(
+        base,
+        backend="aws",
+        env=stage,
+        # Lambda sets no account variable; every name comes from the environment instead.
+        aws_names={**names, "account": env.get("AWS_ACCOUNT_ID") or "000000000000"},
+        vector_store=vector_store,
+        embedder=env.get("PAI_EMBEDDER") or "titan",
+        provider=env.get("PAI_PROVIDER") or "bedrock",
+        model=env.get("AI_MODEL_ID") or env.get("PAI_MODEL") or None,
+        base_url=env.get("PAI_BASE_URL") or None,
+        # The /chat turn must end inside API Gateway's 30 s: a reply longer than this many
+        # tokens would not make it anyway.
+        max_tokens=max_tokens,
+        model_timeout=timeout,
+    )
+
+
+def aws_credentials_visible(profile: str | None) -> bool:
+    """AWS credentials pai can see without a network call (never the instance metadata
+    service): a profile, key variables, a container or web-identity source, or the files."""
+    env = os.environ
+    if profile or env.get("AWS_PROFILE") or env.get("AWS_ACCESS_KEY_ID"):
+        return True
+    if env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        return True
+    for var, default in (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+                         ("AWS_CONFIG_FILE", "~/.aws/config")):
+        path = Path(env.get(var, default)).expanduser()
+        if path.exists() and path.stat().st_size > 0:
+            return True
+    return False
 
 
 def _os_user() -> str:

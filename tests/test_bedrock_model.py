@@ -8,6 +8,7 @@ from fakes.bedrock_server import Error, Stream, bedrock_fake, model_of
 
 from pai_cli.backends.aws.session import resolve_region
 from pai_cli.backends.llm.bedrock import BedrockModel, default_model
+from pai_cli.config import load_settings
 from pai_cli.errors import ModelConfigError, ModelError, PromptTooLong
 from pai_cli.records import ChatMessage
 
@@ -107,12 +108,16 @@ def test_region_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path) -> N
     config = tmp_path / "aws-config"
     config.write_text("[profile work]\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    assert resolve_region(None, "work") == "eu-west-1"
+
+    def region(flag: str | None) -> str | None:  # as the wiring resolves it
+        return resolve_region(flag, "work", load_settings("alice").aws_env_region)
+
+    assert region(None) == "eu-west-1"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    assert resolve_region(None, "work") == "us-west-2"
+    assert region(None) == "us-west-2"
     monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
-    assert resolve_region(None, "work") == "ap-southeast-2"
-    assert resolve_region("ca-central-1", "work") == "ca-central-1"
+    assert region(None) == "ap-southeast-2"
+    assert region("ca-central-1") == "ca-central-1"
     assert default_model("eu-west-1").startswith("eu.anthropic.")
     assert default_model("ap-southeast-2").startswith("apac.anthropic.")
     assert default_model("us-east-1").startswith("us.anthropic.")

@@ -28,7 +28,8 @@ def make_model():
     from pai_cli.backends.aws.session import resolve_region
     from pai_cli.backends.llm.bedrock import BedrockModel, default_model
 
-    region = resolve_region(None, os.environ.get("AWS_PROFILE"))
+    region = resolve_region(None, os.environ.get("AWS_PROFILE"),
+                            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     if not region:
         pytest.skip("no AWS region configured (set AWS_REGION)")
     model_id = os.environ.get("PAI_TEST_BEDROCK_MODEL") or default_model(region)

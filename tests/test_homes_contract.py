@@ -57,9 +57,14 @@ def clock() -> Clock:
 
 @pytest.fixture
 def wiring(home: str, clock: Clock) -> Iterator[Wiring]:
-    """A Wiring, or for the fakes a FakeHome: both give .memories and .chat."""
-    w: Any = FakeHome(clock=clock) if home == "fakes" else Wiring(load_settings("alice"),
-                                                                   clock=clock)
+    """A Wiring, or for the fakes a FakeHome: both give .memories and .chat. The fakes get
+    the real local embedder: the contract ranks by meaning, which only a model can do."""
+    if home == "fakes":
+        from pai_cli.backends.local.embedder import WordLlamaEmbedder
+
+        w: Any = FakeHome(clock=clock, embedder=WordLlamaEmbedder())
+    else:
+        w = Wiring(load_settings("alice"), clock=clock)
     yield w
     w.close()
 

@@ -52,7 +52,8 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
     app = APIGatewayHttpResolver(enable_validation=True)
 
     def user() -> str:
-        return user_for(principal(app.current_event.raw_event))
+        return user_for(principal(app.current_event.raw_event),
+                        services().settings.principal_users)
 
     @app.post("/chat")
     def chat(body: ChatRequest) -> Response[dict]:

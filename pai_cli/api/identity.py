@@ -4,9 +4,8 @@ or the JWT subject), never from the body, a header or a query parameter."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 _SAFE = re.compile(r"[^A-Za-z0-9._@+-]")
@@ -29,13 +28,14 @@ def principal(event: dict[str, Any]) -> str:
     raise Unauthenticated
 
 
-def user_for(principal_id: str) -> str:
+def user_for(principal_id: str, mapping: Mapping[str, str] | None = None) -> str:
     """The pai user id of a principal: an explicit mapping (PAI_PRINCIPAL_USERS, a JSON
-    object), else a readable name plus a hash of the whole principal, so two principals that
-    share a last name segment (alice in two accounts) can never share memories."""
+    object, as Settings.principal_users), else a readable name plus a hash of the whole
+    principal, so two principals that share a last name segment (alice in two accounts) can
+    never share memories."""
     if principal_id.startswith(LOCAL):  # `pai serve`: the user it was started for
         return principal_id[len(LOCAL):]
-    mapping = json.loads(os.environ.get("PAI_PRINCIPAL_USERS") or "{}")
+    mapping = mapping or {}
     if principal_id in mapping:
         return str(mapping[principal_id])
     principal_id = _stable(principal_id)

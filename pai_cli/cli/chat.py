@@ -10,7 +10,7 @@ import typer
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.output import Out
 from pai_cli.cli.printer import make_printer
-from pai_cli.config import ModelChoice
+from pai_cli.config import PROVIDERS, ModelChoice
 from pai_cli.core.chat import ChatService, TurnHooks
 from pai_cli.errors import InputError, PaiError
 from pai_cli.records import TurnResult
@@ -72,6 +72,7 @@ def run_turn(
 
 
 def chat(
+    ctx: typer.Context,
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="Send one message and exit.")
     ] = None,
@@ -89,10 +90,10 @@ def chat(
 
     Examples: pai chat | pai chat -m "I moved to Porto" | echo "hi" | pai chat --json
     """
-    wiring, out, settings = setup(user, as_json, output)
-    if provider and provider not in ("bedrock", "openai", "none"):
-        raise InputError(f"Unknown --provider {provider!r}: use bedrock, openai or none.")
-    wiring.choice = ModelChoice(provider, model, profile, region)
+    if provider and provider not in PROVIDERS:
+        raise InputError(f"Unknown --provider {provider!r}: use {', '.join(PROVIDERS)}.")
+    wiring, out, settings = setup(ctx, user, as_json, output,
+                                  ModelChoice(provider, model, profile, region))
     chat_service = wiring.chat
     user_id = settings.user
     chat_service.remember_pending(user_id)  # what a crash or Ctrl-C left in the queue
@@ -118,7 +119,6 @@ def chat(
             chat_service.remember_pending(user_id)  # after the reply, whatever happened
             wiring.memories.maintain(user_id)
         return
-    from pai_cli.backends.local.input_history import EncryptedInputHistory
     from pai_cli.cli.repl import run_repl
 
     turns: list[TurnResult] = []
@@ -135,7 +135,7 @@ def chat(
 
     run_repl(
         conversation_id,
-        EncryptedInputHistory(wiring.db, wiring.cipher, user_id),
+        wiring.input_history(user_id),
         do_turn=one_turn, say=out.note, usage=lambda: usage_summary(turns),
     )
 

@@ -18,6 +18,7 @@ app = typer.Typer(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.")] = 20,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
@@ -25,12 +26,13 @@ def list_(
 
     Example: pai conversations list -n 5
     """
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     out.conversations(wiring.chat.list_conversations(settings.user, limit))
 
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     conversation_id: Annotated[str, typer.Argument(help="Conversation id or a unique prefix.")],
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
@@ -38,12 +40,13 @@ def show(
 
     Example: pai conversations show conv-1a2b
     """
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     out.messages(wiring.chat.messages(settings.user, conversation_id))
 
 
 @app.command("delete")
 def delete(
+    ctx: typer.Context,
     conversation_id: Annotated[str, typer.Argument(help="Conversation id or a unique prefix.")],
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
@@ -51,6 +54,6 @@ def delete(
 
     Example: pai conversations delete conv-1a2b
     """
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     cid = wiring.chat.delete_conversation(settings.user, conversation_id)
     out.emit({"deleted": cid}) if out.json else out.note(f"Deleted {cid}.")

@@ -21,15 +21,15 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 
 def _aws(profile: str | None, region: str | None) -> Any:
-    import os
-
     from pai_cli.backends.aws.session import Aws, resolve_region
+    from pai_cli.config import read_environment
     from pai_cli.errors import ConfigError
 
-    chosen = resolve_region(region, profile)
+    env = read_environment()
+    chosen = resolve_region(region, profile, env["aws_env_region"])
     if not chosen:
         raise ConfigError("No AWS region: pass --region or set AWS_REGION.")
-    return Aws(chosen, profile, endpoint_url=os.environ.get("PAI_AWS_ENDPOINT") or None)
+    return Aws(chosen, profile, endpoint_url=env["aws_endpoint"])
 
 
 def _event_printer(out: Out) -> Any:

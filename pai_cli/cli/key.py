@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
+from pai_cli.config import Settings
 from pai_cli.errors import ConfigError, InputError
 
 app = typer.Typer(
@@ -21,10 +22,9 @@ app = typer.Typer(
 )
 
 
-def _passphrase(confirm: bool) -> str:
-    env = os.environ.get("PAI_KEY_PASSPHRASE")
-    if env:
-        return env
+def _passphrase(settings: Settings, confirm: bool) -> str:
+    if settings.key_passphrase:
+        return settings.key_passphrase
     if not sys.stdin.isatty():
         raise InputError("No terminal to ask for a passphrase: set PAI_KEY_PASSPHRASE.")
     first = getpass.getpass("Passphrase: ")
@@ -34,17 +34,19 @@ def _passphrase(confirm: bool) -> str:
 
 
 @app.command("path")
-def path(user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+def path(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False,
+         output: OutputOpt = None) -> None:
     """Where the master key lives.
 
     Example: pai key path
     """
-    _, out, settings = setup(user, as_json, output)
+    _, out, settings = setup(ctx, user, as_json, output)
     out.emit({"path": str(settings.key_path)}) if out.json else out.line(str(settings.key_path))
 
 
 @app.command("backup")
 def backup(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Where to write the wrapped key.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE.")] = False,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
@@ -56,13 +58,13 @@ def backup(
     """
     from pai_cli.backends.local import keyfile
 
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     if file.exists() and not force:
         raise InputError(f"{file} exists: choose another file or pass --force.")
     wiring.local_cipher  # noqa: B018 - makes the key on first use, checks it against the db
     key = keyfile.read_key(settings.key_path)
     assert key is not None
-    doc = keyfile.backup(key, _passphrase(confirm=True))
+    doc = keyfile.backup(key, _passphrase(settings, confirm=True))
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(doc)
@@ -75,6 +77,7 @@ def backup(
 
 @app.command("restore")
 def restore(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A file made by `pai key backup`.")],
     force: Annotated[bool, typer.Option("--force", help="Replace a different existing key.")] = False,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
@@ -85,12 +88,12 @@ def restore(
     """
     from pai_cli.backends.local import keyfile
 
-    _, out, settings = setup(user, as_json, output)
+    _, out, settings = setup(ctx, user, as_json, output)
     try:
         document = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         raise InputError(f"Cannot read {file}: give the file `pai key backup` wrote.") from None
-    key = keyfile.restore(document, _passphrase(confirm=False))
+    key = keyfile.restore(document, _passphrase(settings, confirm=False))
     current = keyfile.read_key(settings.key_path) if settings.key_path.exists() else None
     if current is not None and current != key and not force:
         raise ConfigError(

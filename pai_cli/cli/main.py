@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from pai_cli.cli import (
     serve,
     usage,
 )
+from pai_cli.cli.common import Run, run_of
 
 app = typer.Typer(
     name="pai",
@@ -58,6 +58,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -72,71 +73,62 @@ def root(
     ] = None,
 ) -> None:
     """pai: a personal AI agent for the command line that remembers."""
-    from pai_cli.cli.common import set_root_options
+    state = run_of(ctx)
+    state.backend, state.env = backend, env
 
-    set_root_options(backend=backend, env=env)
 
-
-def _flush_notices() -> None:
-    from pai_cli.cli.common import opened
-
-    for wiring in opened():
-        for notice in wiring.notices:
-            sys.stderr.write(f"pai: {notice}\n")
-        wiring.notices.clear()
+def _flush_notices(state: Run) -> None:
+    for notice in state.take_notices():
+        sys.stderr.write(f"pai: {notice}\n")
     sys.stderr.flush()
 
 
-def _error(message: str) -> None:
-    _flush_notices()  # "where your key is" comes before whatever went wrong
+def _error(state: Run, message: str) -> None:
+    _flush_notices(state)  # "where your key is" comes before whatever went wrong
     sys.stderr.write(f"pai: error: {message}\n")
     sys.stderr.flush()
 
 
 def run(argv: list[str] | None = None) -> None:
-    from pai_cli.cli.common import opened
+    from pai_cli.config import debug_requested
     from pai_cli.errors import ExitCode, PaiError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("PAI_DEBUG", "") not in ("", "0")
+    debug = debug_requested(args)
     args = [a for a in args if a != "--debug"]
     code: int = ExitCode.OK
+    state = Run()  # this run's state, on Typer's context as its object
     try:
-        app(args=args, prog_name="pai")
+        app(args=args, prog_name="pai", obj=state)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except KeyboardInterrupt:
-        _error("interrupted.")
+        _error(state, "interrupted.")
         code = ExitCode.INTERRUPTED
     except PaiError as e:
         if debug:
             raise
-        _flush_notices()
+        _flush_notices(state)
         for detail in e.details:
             sys.stderr.write(f"  {detail}\n")
-        _error(e.message)
+        _error(state, e.message)
         code = e.exit_code
     except Exception as e:  # noqa: BLE001 - the one place that turns crashes into one line
         if debug:
             raise
         from pai_cli.wiring import translate_error
 
-        settings = opened()[-1].settings if opened() else None
-        known = translate_error(e, settings)
+        known = translate_error(e, state.settings)
         if known is not None:
-            _error(known.message)
+            _error(state, known.message)
             code = known.exit_code
         else:
-            _error(f"unexpected {type(e).__name__}: {e} (run again with --debug for details).")
+            _error(state, f"unexpected {type(e).__name__}: {e} (run again with --debug for "
+                          "details).")
             code = ExitCode.BACKEND
     finally:
-        _flush_notices()
-        for wiring in opened():
-            wiring.close()
-        opened().clear()
-        from pai_cli.cli.common import set_root_options
-
-        set_root_options()
+        _flush_notices(state)
+        state.close()
     sys.exit(code)
 
 

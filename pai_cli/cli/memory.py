@@ -26,6 +26,7 @@ IdArg = Annotated[str, typer.Argument(help="Memory id (or a unique prefix of at 
 
 @app.command("add")
 def add(
+    ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="What to remember ('-' reads stdin).")],
     category: Annotated[str | None, typer.Option("--category", "-c", help="A category.")] = None,
     pin: Annotated[
@@ -37,7 +38,7 @@ def add(
 
     Example: pai memory add "Maya's school is Oakwood Elementary" -c family
     """
-    wiring, out, _ = setup(user, as_json, output)
+    wiring, out, _ = setup(ctx, user, as_json, output)
     if text == "-":
         text = _read_stdin()
     memory = wiring.memories.add(wiring.settings.user, text, category, pinned=pin)
@@ -51,6 +52,7 @@ def add(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many, newest first.")] = 50,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
@@ -59,22 +61,24 @@ def list_(
 
     Example: pai memory list --category health --limit 10
     """
-    wiring, out, _ = setup(user, as_json, output)
+    wiring, out, _ = setup(ctx, user, as_json, output)
     out.memories(wiring.memories.list(wiring.settings.user, category, limit))
 
 
 @app.command("show")
-def show(memory_id: IdArg, user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+def show(ctx: typer.Context, memory_id: IdArg, user: UserOpt = None, as_json: JsonOpt = False,
+         output: OutputOpt = None) -> None:
     """Show one memory in full.
 
     Example: pai memory show mem-3f2a
     """
-    wiring, out, _ = setup(user, as_json, output)
+    wiring, out, _ = setup(ctx, user, as_json, output)
     out.memory(wiring.memories.get(wiring.settings.user, memory_id))
 
 
 @app.command("edit")
 def edit(
+    ctx: typer.Context,
     memory_id: IdArg,
     text: Annotated[str, typer.Argument(help="The new text ('-' reads stdin).")],
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
@@ -83,7 +87,7 @@ def edit(
 
     Example: pai memory edit mem-3f2a "Maya's school is Lakeside Elementary"
     """
-    wiring, out, _ = setup(user, as_json, output)
+    wiring, out, _ = setup(ctx, user, as_json, output)
     if text == "-":
         text = _read_stdin()
     memory = wiring.memories.edit(wiring.settings.user, memory_id, text)
@@ -95,8 +99,9 @@ def edit(
     wiring.memories.maintain(wiring.settings.user)
 
 
-def _set_pin(memory_id: str, pinned: bool, user: str | None, as_json: bool, output: str | None) -> None:
-    wiring, out, _ = setup(user, as_json, output)
+def _set_pin(ctx: typer.Context, memory_id: str, pinned: bool, user: str | None,
+             as_json: bool, output: str | None) -> None:
+    wiring, out, _ = setup(ctx, user, as_json, output)
     memory = wiring.memories.set_pinned(wiring.settings.user, memory_id, pinned)
     if out.json:
         out.emit(memory.to_dict())
@@ -106,25 +111,28 @@ def _set_pin(memory_id: str, pinned: bool, user: str | None, as_json: bool, outp
 
 
 @app.command("pin")
-def pin_(memory_id: IdArg, user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+def pin_(ctx: typer.Context, memory_id: IdArg, user: UserOpt = None, as_json: JsonOpt = False,
+         output: OutputOpt = None) -> None:
     """Pin a memory so it never expires.
 
     Example: pai memory pin mem-3f2a
     """
-    _set_pin(memory_id, True, user, as_json, output)
+    _set_pin(ctx, memory_id, True, user, as_json, output)
 
 
 @app.command("unpin")
-def unpin(memory_id: IdArg, user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+def unpin(ctx: typer.Context, memory_id: IdArg, user: UserOpt = None, as_json: JsonOpt = False,
+          output: OutputOpt = None) -> None:
     """Unpin a memory: it then expires after the memory TTL (365 days by default).
 
     Example: pai memory unpin mem-3f2a
     """
-    _set_pin(memory_id, False, user, as_json, output)
+    _set_pin(ctx, memory_id, False, user, as_json, output)
 
 
 @app.command("forget")
 def forget(
+    ctx: typer.Context,
     memory_id: Annotated[str | None, typer.Argument(help="Memory id to forget.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Forget every memory of the user.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (needed with --all).")] = False,
@@ -136,7 +144,7 @@ def forget(
     """
     if all_ == (memory_id is not None):
         raise typer.BadParameter("give a memory id, or --all (not both).")
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     if all_:
         if not yes:
             if not sys.stdin.isatty():
@@ -156,6 +164,7 @@ def forget(
 
 @app.command("export")
 def export(
+    ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(help="Write JSONL here (default: stdout).")] = None,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
@@ -163,7 +172,7 @@ def export(
 
     Example: pai memory export memories.jsonl
     """
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     to_stdout = file is None or str(file) == "-"
     tmp = None if to_stdout else file.with_name(f".{file.name}.partial")  # type: ignore[union-attr]
     if tmp is None:
@@ -195,6 +204,7 @@ def export(
 
 @app.command("import")
 def import_(
+    ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="JSONL file ('-' reads stdin).")],
     category: Annotated[
         str | None, typer.Option("--category", "-c", help="Category for lines that have none.")
@@ -210,7 +220,7 @@ def import_(
     """
     from pai_cli.core.importing import parse_jsonl
 
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     if batch < 1:
         raise InputError("--batch must be at least 1.")
     if file == "-":
@@ -238,12 +248,13 @@ def import_(
 
 
 @app.command("reindex")
-def reindex(user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None) -> None:
+def reindex(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False,
+            output: OutputOpt = None) -> None:
     """Rebuild the keyword and vector index from the stored memories.
 
     Run it after changing the embedding model. Example: pai memory reindex
     """
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     total = wiring.memories.count(settings.user)
     with progress_bar("Reindexing", total, out) as advance:
         n = wiring.memories.reindex(settings.user, progress=advance)

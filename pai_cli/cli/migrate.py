@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, opened
+from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, run_of
 from pai_cli.cli.output import Out
 from pai_cli.cli.progress import progress_bar
 
@@ -15,6 +15,7 @@ HOMES = ("local", "aws")
 
 
 def migrate(
+    ctx: typer.Context,
     from_: Annotated[str, typer.Option("--from", help="local or aws.")],
     to: Annotated[str, typer.Option("--to", help="local or aws.")],
     env: Annotated[str | None, typer.Option("--env", help="AWS environment (default dev).")] = None,
@@ -27,9 +28,7 @@ def migrate(
 
     Example: pai migrate --from local --to aws --env dev
     """
-    from pai_cli.config import load_settings
     from pai_cli.core.migrate import migrate_memories
-    from pai_cli.wiring import Wiring
 
     for name, value in (("--from", from_), ("--to", to)):
         if value not in HOMES:
@@ -38,9 +37,8 @@ def migrate(
         raise typer.BadParameter("--from and --to name the same home.", param_hint="--to")
     if batch < 1:
         raise typer.BadParameter("must be at least 1.", param_hint="--batch")
-    source = Wiring(load_settings(user, backend=from_, env=env))
-    target = Wiring(load_settings(user, backend=to, env=env))
-    opened().extend([source, target])
+    source = run_of(ctx).open(user, backend=from_, env=env)
+    target = run_of(ctx).open(user, backend=to, env=env)
     out = Out.choose(as_json, output, source.settings.output)
     user_id = source.settings.user
     total = source.memories.count(user_id)

@@ -36,12 +36,10 @@ def models(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from pai_cli.backends.llm.select import read_api_key
-
-    wiring, out, settings = setup(user, as_json, output)
-    wiring.choice = ModelChoice(provider, model, profile, region)
+    wiring, out, settings = setup(ctx, user, as_json, output,
+                                  ModelChoice(provider, model, profile, region))
     info: dict[str, object] = {"provider": None, "model": None, "reachable": None,
-                               "error": None, "api_key_set": read_api_key(settings) is not None}
+                               "error": None, "api_key_set": wiring.api_key_set()}
     try:
         chosen = wiring.model
     except PaiError as e:
@@ -76,6 +74,7 @@ def models(
 
 @app.command("set-key")
 def set_key(
+    ctx: typer.Context,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
     """Store the API key of an OpenAI-compatible server in a 0600 file (read from stdin or
@@ -83,7 +82,7 @@ def set_key(
 
     Example: pai models set-key < key.txt
     """
-    _, out, settings = setup(user, as_json, output)
+    _, out, settings = setup(ctx, user, as_json, output)
     key = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline()
     key = key.strip()
     if not key:

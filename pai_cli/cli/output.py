@@ -7,12 +7,12 @@ honoured. rich is imported only when a table is actually drawn.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from pai_cli.config import no_color
 from pai_cli.errors import ConfigError
 from pai_cli.records import ConversationInfo, Memory, Message, SearchHit, iso
 
@@ -50,7 +50,7 @@ class Out:
 
     @property
     def color(self) -> bool:
-        return "NO_COLOR" not in os.environ and self.stdout.isatty()
+        return not no_color() and self.stdout.isatty()
 
     # -- primitives ----------------------------------------------------------------------
     def emit(self, data: Any) -> None:

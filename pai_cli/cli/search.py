@@ -12,6 +12,7 @@ MODES = ("hybrid", "keyword", "vector")
 
 
 def search(
+    ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
     n: Annotated[int, typer.Option("-n", "--limit", help="How many results.")] = 5,
     category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
@@ -26,5 +27,5 @@ def search(
     """
     if mode not in MODES:
         raise typer.BadParameter(f"use one of {', '.join(MODES)}.", param_hint="'--mode'")
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     out.hits(wiring.memories.search(settings.user, query, n, category, mode=mode))

@@ -10,6 +10,7 @@ from pai_cli.cli.common import UserOpt, open_wiring
 
 
 def serve(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0 picks a free one).")] = 8765,
     host: Annotated[str, typer.Option("--host", help="Address to bind (keep it local).")] = "127.0.0.1",
     user: UserOpt = None,
@@ -27,7 +28,7 @@ def serve(
 
     if port < 0 or port > 65535:
         raise typer.BadParameter("must be 0-65535.", param_hint="--port")
-    wiring = open_wiring(user)
+    wiring = open_wiring(ctx, user)
     wiring.memories  # noqa: B018 - open the store and key now, so errors come before "ready"
     try:
         server = make_server(wiring, host, port)

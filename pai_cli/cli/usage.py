@@ -12,6 +12,7 @@ from pai_cli.errors import InputError
 
 
 def usage(
+    ctx: typer.Context,
     days: Annotated[int, typer.Option("--days", "-d", help="How many days back.")] = 30,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
@@ -19,13 +20,11 @@ def usage(
 
     Example: pai usage --days 7 --json
     """
-    from pai_cli.backends.local.usage_log import SqliteUsageLog
-
     if days < 1:
         raise InputError("--days must be at least 1.")
-    wiring, out, settings = setup(user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     since = wiring.clock() - days * 86400
-    records = SqliteUsageLog(wiring.db).records(settings.user, since)
+    records = wiring.usage_log.records(settings.user, since)
     totals: dict[str, dict[str, float | int | None]] = defaultdict(
         lambda: {"turns": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
     for r in records:

@@ -24,13 +24,16 @@ from pai_cli.core.memory_service import MemoryService, MemorySettings
 class FakeHome:
     clock: Any = time.time
     model: Any = None
+    embedder: Any = None
+    """Default: FakeEmbedder (instant, words only). Pass a real one where ranking by meaning
+    is what a test checks."""
     chat_settings: ChatSettings = field(default_factory=ChatSettings)
     memory_settings: MemorySettings = field(default_factory=MemorySettings)
 
     def __post_init__(self) -> None:
         self.db = FakeDb()
         self.cipher = FakeCipher()
-        self.embedder = FakeEmbedder()
+        self.embedder = self.embedder or FakeEmbedder()
         self.memories = MemoryService(
             FakeMemoryStore(self.db), FakeVectorIndex(self.db), self.embedder, self.cipher,
             self.clock, self.memory_settings, atomic_index=True)

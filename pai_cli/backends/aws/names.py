@@ -3,7 +3,6 @@ exist, the reference's names otherwise, config overrides above both."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -71,7 +70,9 @@ REQUIRED = ("conversations_table", "memories_table", "memory_bucket", "key_alias
 
 
 def resolve_names(aws: Aws, env: str, overrides: dict[str, Any],
-                  vector_store: str = "s3vectors") -> AwsNames:
+                  vector_store: str = "s3vectors", in_lambda: bool = False) -> AwsNames:
+    """Names from overrides, else the stacks' outputs, else the reference's. in_lambda: a
+    function must be given every name (it may not call CloudFormation)."""
     overrides = dict(overrides)
     account = overrides.pop("account", None)
     unknown = set(overrides) - {f.name for f in fields(AwsNames)}
@@ -85,7 +86,7 @@ def resolve_names(aws: Aws, env: str, overrides: dict[str, Any],
         # Everything named (the Lambda functions get every name from the stack): no STS or
         # CloudFormation round trip, and no permission for them needed.
         return replace(reference_names(env, account or "-"), **overrides)
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if in_lambda:
         from pai_cli.errors import ConfigError
 
         missing = [k for k in required if not overrides.get(k)]

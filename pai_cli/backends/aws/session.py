@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,10 +10,11 @@ from pai_cli.errors import BackendError, ConfigError, PaiError
 NOT_DEPLOYED = "run `pai deploy --env {env}` (or set its name in config.toml)"
 
 
-def resolve_region(flag: str | None, profile: str | None) -> str | None:
-    """flag > AWS_REGION > AWS_DEFAULT_REGION > the profile's region: botocore on its own
-    ignores AWS_REGION."""
-    for value in (flag, os.environ.get("AWS_REGION"), os.environ.get("AWS_DEFAULT_REGION")):
+def resolve_region(flag: str | None, profile: str | None,
+                   env_region: str | None = None) -> str | None:
+    """flag > env_region (AWS_REGION, else AWS_DEFAULT_REGION: Settings.aws_env_region) >
+    the profile's region: botocore on its own ignores AWS_REGION."""
+    for value in (flag, env_region):
         if value:
             return value
     import botocore.session

@@ -14,18 +14,10 @@ from pai_cli.backends.local.migrations import MIGRATIONS
 from pai_cli.errors import BackendError, ConfigError, PaiError
 
 
-def _busy_timeout_ms() -> int:
-    # How long a writer waits for another one before giving up ("database is locked").
-    raw = os.environ.get("PAI_DB_TIMEOUT", "15")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ConfigError(f"PAI_DB_TIMEOUT={raw!r} is not a number of seconds.") from None
-    return max(0, int(seconds * 1000))
-
-
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout_s: float = 15.0) -> None:
+        """timeout_s: how long a writer waits for another one before giving up ("database
+        is locked"); PAI_DB_TIMEOUT through Settings.db_timeout."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -39,7 +31,7 @@ class Database:
             # not always wait for: processes opening the database at once take turns here.
             with _open_lock(path):
                 fresh = not path.exists()
-                timeout_ms = _busy_timeout_ms()
+                timeout_ms = max(0, int(timeout_s * 1000))
                 self.conn = sqlite3.connect(
                     path, isolation_level=None, timeout=timeout_ms / 1000,
                     check_same_thread=False,

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pai_cli.config import ModelChoice, Settings, aws_credentials_visible
 from pai_cli.errors import ConfigError
-
-if TYPE_CHECKING:
-    from pai_cli.config import ModelChoice, Settings
 
 OLLAMA = "http://127.0.0.1:11434/v1"
 
 
-def model_timeout() -> float:
-    """Seconds a model may take to answer (PAI_MODEL_TIMEOUT; the Lambda sets it from the
-    API's 30 s budget)."""
-    raw = os.environ.get("PAI_MODEL_TIMEOUT", "60")
-    try:
-        return max(1.0, float(raw))
-    except ValueError:
-        raise ConfigError(f"PAI_MODEL_TIMEOUT={raw!r} is not a number of seconds.") from None
-
-
 def read_api_key(settings: Settings) -> str | None:
-    env = os.environ.get("PAI_API_KEY")
-    if env:
-        return env.strip()
+    if settings.api_key:
+        return settings.api_key
     path = settings.api_key_path
     if path.exists():
         try:
@@ -35,22 +20,6 @@ def read_api_key(settings: Settings) -> str | None:
         except OSError as e:
             raise ConfigError(f"Cannot read the API key file {path}: {e.strerror}.") from None
     return None
-
-
-def aws_configured(profile: str | None) -> bool:
-    """Credentials we can see without a network call (never the instance metadata service)."""
-    if profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_ACCESS_KEY_ID"):
-        return True
-    if os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") or os.environ.get(
-        "AWS_WEB_IDENTITY_TOKEN_FILE"
-    ):
-        return True
-    for var, default in (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
-                         ("AWS_CONFIG_FILE", "~/.aws/config")):
-        path = Path(os.environ.get(var, default)).expanduser()
-        if path.exists() and path.stat().st_size > 0:
-            return True
-    return False
 
 
 def _ollama_models(timeout: float = 0.3) -> list[str]:
@@ -75,7 +44,7 @@ def select_model(settings: Settings, choice: ModelChoice) -> tuple[Any, str | No
     if provider == "bedrock":
         return _bedrock(settings, choice, model_id, profile), None
     # Nothing chosen: say what we found, in one line.
-    if aws_configured(profile):
+    if aws_credentials_visible(profile):
         model = _bedrock(settings, choice, model_id, profile, quiet=True)
         if model is not None:
             return model, (
@@ -107,7 +76,7 @@ def _openai(settings: Settings, model_id: str | None) -> Any:
             "PAI_MODEL (`pai models` lists what the server offers)."
         )
     return OpenAICompatModel(settings.base_url, model_id, read_api_key(settings),
-                             timeout=model_timeout())
+                             timeout=settings.model_timeout)
 
 
 def _bedrock(
@@ -117,11 +86,12 @@ def _bedrock(
     from pai_cli.backends.aws.session import resolve_region
     from pai_cli.backends.llm.bedrock import BedrockModel, default_model
 
-    region = resolve_region(choice.region or settings.aws_region, profile)
+    region = resolve_region(choice.region or settings.aws_region, profile,
+                            settings.aws_env_region)
     if not region:
         if quiet:
             return None
         raise ConfigError("No AWS region for Bedrock: pass --region or set AWS_REGION.")
-    endpoint = os.environ.get("PAI_BEDROCK_ENDPOINT") or None
-    return BedrockModel(model_id or default_model(region), region, profile, endpoint_url=endpoint,
-                        read_timeout=model_timeout())
+    return BedrockModel(model_id or default_model(region), region, profile,
+                        endpoint_url=settings.bedrock_endpoint,
+                        read_timeout=settings.model_timeout)

@@ -4,7 +4,6 @@ Each adapter is built once, on first use, so a command pays only for what it tou
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,7 +31,7 @@ class Wiring:
 
     @cached_property
     def model(self) -> Any:
-        from pai_cli.backends.llm.select import select_model
+        from pai_cli.wiring.models import select_model
 
         model, notice = select_model(self.settings, self.choice)
         if notice:
@@ -43,7 +42,7 @@ class Wiring:
     def db(self) -> Database:
         from pai_cli.backends.local.db import Database
 
-        return Database(self.settings.db_path)
+        return Database(self.settings.db_path, self.settings.db_timeout)
 
     @property
     def is_aws(self) -> bool:
@@ -54,17 +53,18 @@ class Wiring:
         from pai_cli.backends.aws.session import Aws, resolve_region
 
         profile = self.choice.profile or self.settings.aws_profile
-        region = resolve_region(self.choice.region or self.settings.aws_region, profile)
+        region = resolve_region(self.choice.region or self.settings.aws_region, profile,
+                                self.settings.aws_env_region)
         if not region:
             raise ConfigError("No AWS region for the AWS home: pass --region or set AWS_REGION.")
-        return Aws(region, profile, endpoint_url=os.environ.get("PAI_AWS_ENDPOINT") or None)
+        return Aws(region, profile, endpoint_url=self.settings.aws_endpoint)
 
     @cached_property
     def aws_names(self) -> Any:
         from pai_cli.backends.aws.names import resolve_names
 
         return resolve_names(self.aws, self.settings.env, dict(self.settings.aws_names),
-                             self.settings.vector_store)
+                             self.settings.vector_store, in_lambda=self.settings.in_lambda)
 
     @cached_property
     def cipher(self) -> Any:
@@ -159,19 +159,26 @@ class Wiring:
 
         names, env = self.aws_names, self.settings.env
         store = DynamoMemoryStore(self.aws, names.memories_table, names.memory_bucket, env)
-        if self.settings.vector_store == "opensearch":
-            from pai_cli.backends.aws.opensearch_index import OpenSearchIndex
+        return store, VECTOR_STORES[self.settings.vector_store](self)
 
-            if not names.opensearch_endpoint:
-                raise ConfigError(
-                    f"No OpenSearch endpoint for collection {names.collection}: deploy with "
-                    "`pai deploy --vector-store opensearch` or set aws_names.opensearch_endpoint."
-                )
-            return store, OpenSearchIndex(self.aws, names.opensearch_endpoint, env=env,
-                                          dim=self.embedder.dim)
+    def _opensearch(self) -> Any:
+        from pai_cli.backends.aws.opensearch_index import OpenSearchIndex
+
+        names = self.aws_names
+        if not names.opensearch_endpoint:
+            raise ConfigError(
+                f"No OpenSearch endpoint for collection {names.collection}: deploy with "
+                "`pai deploy --vector-store opensearch` or set aws_names.opensearch_endpoint."
+            )
+        return OpenSearchIndex(self.aws, names.opensearch_endpoint, env=self.settings.env,
+                               dim=self.embedder.dim)
+
+    def _s3vectors(self) -> Any:
         from pai_cli.backends.aws.s3vectors_index import S3VectorsIndex
 
-        return store, S3VectorsIndex(self.aws, names.vector_bucket, names.vector_index, env)
+        names = self.aws_names
+        return S3VectorsIndex(self.aws, names.vector_bucket, names.vector_index,
+                              self.settings.env)
 
     @cached_property
     def conversations(self) -> Any:
@@ -185,9 +192,26 @@ class Wiring:
         return SqliteConversationStore(self.db)
 
     @cached_property
+    def usage_log(self) -> Any:
+        """Token use is kept on this machine in both homes (the bill is per machine's use)."""
+        from pai_cli.backends.local.usage_log import SqliteUsageLog
+
+        return SqliteUsageLog(self.db)
+
+    def input_history(self, user_id: str) -> Any:
+        """The REPL's history, encrypted in the local store (never a plaintext file)."""
+        from pai_cli.backends.local.input_history import EncryptedInputHistory
+
+        return EncryptedInputHistory(self.db, self.cipher, user_id)
+
+    def api_key_set(self) -> bool:
+        from pai_cli.wiring.models import read_api_key
+
+        return read_api_key(self.settings) is not None
+
+    @cached_property
     def chat(self) -> ChatService:
         from pai_cli.backends.local.job_queue import SqliteJobQueue
-        from pai_cli.backends.local.usage_log import SqliteUsageLog
         from pai_cli.core.chat import ChatService, ChatSettings
 
         s = self.settings
@@ -205,7 +229,7 @@ class Wiring:
                 history_messages=s.history_messages, context_tokens=s.context_tokens,
                 max_tokens=s.max_tokens,
             ),
-            usage=SqliteUsageLog(self.db),
+            usage=self.usage_log,
         )
 
     def purge_expired(self) -> None:
@@ -216,6 +240,11 @@ class Wiring:
     def close(self) -> None:
         if "db" in self.__dict__:
             self.db.close()
+
+
+VECTOR_STORES = {"s3vectors": Wiring._s3vectors, "opensearch": Wiring._opensearch}
+"""config.VECTOR_STORES names the choices; this maps each to its adapter (a test checks they
+match)."""
 
 
 class _Lazy:
