@@ -18,8 +18,8 @@ If they do not answer the question, say you do not remember rather than guessing
 
 
 def estimate_tokens(text: str) -> int:
-    """~4 characters a token for English; no tokenizer of the remote model is available
-    offline, and an over-estimate only trims a little more history."""
+    """~3 characters a token: English runs nearer 4, so this over-estimates, which only
+    trims a little more history; no tokenizer of the remote model is available offline."""
     return len(text) // 3 + 1
 
 
@@ -46,9 +46,6 @@ def memory_block(hits: Sequence[SearchHit]) -> str:
 class Prompt:
     system: str
     messages: list[ChatMessage]
-    memories_used: int
-    history_used: int
-    estimated_tokens: int
 
 
 def build_prompt(
@@ -84,13 +81,8 @@ def build_prompt(
         kept_history.append(past)
         used += cost
     kept_history.reverse()
-    return Prompt(
-        system=system,
-        messages=_alternate([*kept_history, ChatMessage("user", message)]),
-        memories_used=len(kept_memories),
-        history_used=len(kept_history),
-        estimated_tokens=used,
-    )
+    return Prompt(system=system,
+                  messages=_alternate([*kept_history, ChatMessage("user", message)]))
 
 
 def _alternate(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
