@@ -12,7 +12,7 @@ import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.config import Settings
-from pai_cli.errors import ConfigError, InputError
+from pai_cli.errors import InputError
 
 app = typer.Typer(
     help="Back up and restore the master key (lose it and every memory is lost).\n\n"
@@ -40,8 +40,9 @@ def path(ctx: typer.Context, user: UserOpt = None, as_json: JsonOpt = False,
 
     Example: pai key path
     """
-    _, out, settings = setup(ctx, user, as_json, output)
-    out.emit({"path": str(settings.key_path)}) if out.json else out.line(str(settings.key_path))
+    wiring, out, settings = setup(ctx, user, as_json, output)
+    where = str(wiring.key_file().path)
+    out.emit({"path": where}) if out.json else out.line(where)
 
 
 @app.command("backup")
@@ -56,20 +57,17 @@ def backup(
     The passphrase is asked for (or read from PAI_KEY_PASSPHRASE). Example:
     pai key backup ~/Dropbox/pai-key.json
     """
-    from pai_cli.backends.local import keyfile
-
     wiring, out, settings = setup(ctx, user, as_json, output)
     if file.exists() and not force:
         raise InputError(f"{file} exists: choose another file or pass --force.")
-    wiring.local_cipher  # noqa: B018 - makes the key on first use, checks it against the db
-    key = keyfile.read_key(settings.key_path)
-    assert key is not None
-    doc = keyfile.backup(key, _passphrase(settings, confirm=True))
+    key_file = wiring.key_file()
+    fingerprint = key_file.check()  # makes the key on first use, checks it against the db
+    doc = key_file.backup(_passphrase(settings, confirm=True))
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(doc)
-    wiring.notices.clear()
-    info = {"backup": str(file), "fingerprint": keyfile.fingerprint(key)}
+    wiring.notices.clear()  # "back your key up" is what just happened
+    info = {"backup": str(file), "fingerprint": fingerprint}
     out.emit(info) if out.json else out.note(
         f"Key backed up to {file} (fingerprint {info['fingerprint']}). Keep the passphrase apart."
     )
@@ -86,22 +84,14 @@ def restore(
 
     Example: pai key restore ~/Dropbox/pai-key.json
     """
-    from pai_cli.backends.local import keyfile
-
-    _, out, settings = setup(ctx, user, as_json, output)
+    wiring, out, settings = setup(ctx, user, as_json, output)
     try:
         document = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         raise InputError(f"Cannot read {file}: give the file `pai key backup` wrote.") from None
-    key = keyfile.restore(document, _passphrase(settings, confirm=False))
-    current = keyfile.read_key(settings.key_path) if settings.key_path.exists() else None
-    if current is not None and current != key and not force:
-        raise ConfigError(
-            f"A different master key is already at {settings.key_path}: move it aside or pass "
-            "--force (data encrypted with it would become unreadable)."
-        )
-    keyfile.write_key(settings.key_path, key)
-    info = {"restored": str(settings.key_path), "fingerprint": keyfile.fingerprint(key)}
+    key_file = wiring.key_file()
+    fingerprint = key_file.restore(document, _passphrase(settings, confirm=False), force)
+    info = {"restored": str(key_file.path), "fingerprint": fingerprint}
     out.emit(info) if out.json else out.note(
-        f"Master key restored to {settings.key_path} (fingerprint {info['fingerprint']})."
+        f"Master key restored to {key_file.path} (fingerprint {info['fingerprint']})."
     )

@@ -15,6 +15,7 @@ from pai_cli.errors import ConfigError, PaiError
 if TYPE_CHECKING:
     from pai_cli.backends.local.cipher import LocalCipher
     from pai_cli.backends.local.db import Database
+    from pai_cli.backends.local.master_key import KeyFile
     from pai_cli.core.chat import ChatService
     from pai_cli.core.memory_service import MemoryService
     from pai_cli.ports import Clock
@@ -76,43 +77,19 @@ class Wiring:
 
     @cached_property
     def local_cipher(self) -> LocalCipher:
-        from pai_cli.backends.local import keyfile
         from pai_cli.backends.local.cipher import LocalCipher
+        from pai_cli.backends.local.master_key import open_master_key
 
-        path = self.settings.key_path
-        # One process at a time makes or checks the key: two first runs at once must not
-        # each encrypt with a key of their own.
-        with keyfile.locked(path):
-            key = keyfile.read_key(path)
-            if key is None:
-                if self.db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone():
-                    raise ConfigError(
-                        f"The master key is missing (expected at {path}) but this database "
-                        "holds encrypted data: restore it with `pai key restore FILE`."
-                    )
-                fresh = keyfile.new_key()
-                if keyfile.create_key(path, fresh):
-                    self.notices.append(
-                        f"pai created your master key at {path}. Back it up now with "
-                        "`pai key backup FILE`: without it your memories cannot be read."
-                    )
-                key = keyfile.read_key(path)
-                assert key is not None
-            actual = keyfile.fingerprint(key)
-            with self.db.transaction():
-                self.db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('master_key_fingerprint', ?)",
-                    (actual,),
-                )
-                stored = self.db.execute(
-                    "SELECT value FROM meta WHERE key = 'master_key_fingerprint'"
-                ).fetchone()[0]
-        if stored != actual:
-            raise ConfigError(
-                f"The master key at {path} is not the one this database was encrypted with: "
-                "restore the right key with `pai key restore FILE`."
-            )
-        return LocalCipher(self.db, key, str(path))
+        key, notice = open_master_key(self.settings.key_path, self.db)
+        if notice:
+            self.notices.append(notice)
+        return LocalCipher(self.db, key, str(self.settings.key_path))
+
+    def key_file(self) -> KeyFile:
+        """The local master key for `pai key`: backup, restore, path, fingerprint."""
+        from pai_cli.backends.local.master_key import KeyFile
+
+        return KeyFile(self.settings.key_path, lambda: self.db, self.notices.append)
 
     @cached_property
     def embedder(self) -> Any:
