@@ -41,6 +41,9 @@ _KEYS: dict[str, type] = {
     "vector_store": str,
     "embedder": str,
     "aws_names": dict,
+    "memory_mode": str,
+    "memory_categories": list,
+    "allow_model_forget": bool,
 }
 _ENV = {  # PAI_* variables that override the config file
     "provider": ("PAI_PROVIDER", str),
@@ -49,13 +52,16 @@ _ENV = {  # PAI_* variables that override the config file
     "max_tokens": ("PAI_MAX_TOKENS", int),
     "backend": ("PAI_BACKEND", str),
     "env": ("PAI_ENV", str),
+    "memory_mode": ("PAI_MEMORY_MODE", str),
 }
 # One registry per choice: flags, config validation and the wiring all read these.
 PROVIDERS = ("bedrock", "openai", "none")
 BACKENDS = ("local", "aws")
 VECTOR_STORES = ("s3vectors", "opensearch")
 EMBEDDERS = ("default", "local", "titan")
-CHOICES = {"backend": BACKENDS, "vector_store": VECTOR_STORES, "embedder": EMBEDDERS}
+MEMORY_MODES = ("distill", "verbatim")
+CHOICES = {"backend": BACKENDS, "vector_store": VECTOR_STORES, "embedder": EMBEDDERS,
+           "memory_mode": MEMORY_MODES}
 
 
 def debug_requested(args: list[str]) -> bool:
@@ -144,6 +150,12 @@ class Settings:
     vector_store: str = "s3vectors"
     embedder: str = "default"
     aws_names: dict[str, str] = field(default_factory=dict)
+    memory_mode: str = "distill"
+    """distill: facts from each exchange, with a model (verbatim without one); verbatim."""
+    memory_categories: tuple[str, ...] = ()
+    """Categories of the user's own, beside the default set, for distilled facts."""
+    allow_model_forget: bool = False
+    """Let the model's update/forget tools act where no one can be asked (-m, the API)."""
     # From the environment only (PAI_*; never in config.toml: secrets, per-machine values).
     master_key_file: str | None = None
     api_key: str | None = field(default=None, repr=False)
@@ -204,6 +216,13 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
     for key in ("max_tokens", "context_tokens", "history_messages"):
         if key in data and data[key] < 1:
             raise ConfigError(f"Setting {key!r} must be at least 1.")
+    if "memory_categories" in data:
+        cats = data["memory_categories"]
+        if not all(isinstance(c, str) and re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,39}", c)
+                   for c in cats):
+            raise ConfigError("Setting 'memory_categories' must be a list of category names "
+                              "(1-40 of a-z, 0-9, '-', '_', '.').")
+        data["memory_categories"] = tuple(cats)
     return Settings(home=home, config_file=path, user=check_user(chosen), **data,
                     **_from_environment())
 
@@ -288,6 +307,7 @@ def lambda_settings() -> Settings:
         vector_store=vector_store,
         embedder=env.get("PAI_EMBEDDER") or "titan",
         provider=env.get("PAI_PROVIDER") or "bedrock",
+        memory_mode=_choice("PAI_MEMORY_MODE", MEMORY_MODES, "distill"),
         model=env.get("AI_MODEL_ID") or env.get("PAI_MODEL") or None,
         base_url=env.get("PAI_BASE_URL") or None,
         # The /chat turn must end inside API Gateway's 30 s: a reply longer than this many
@@ -295,6 +315,13 @@ def lambda_settings() -> Settings:
         max_tokens=max_tokens,
         model_timeout=timeout,
     )
+
+
+def _choice(var: str, allowed: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(var) or default
+    if value not in allowed:
+        raise ConfigError(f"{var}={value!r}: use one of {', '.join(allowed)}.")
+    return value
 
 
 def aws_credentials_visible(profile: str | None) -> bool:

@@ -14,7 +14,9 @@ from typing import Any, Protocol
 from pai_cli.records import (
     ChatMessage,
     ConversationInfo,
+    Job,
     ReplyEvent,
+    SealedEvent,
     SealedMemory,
     SealedMessage,
     UsageRecord,
@@ -50,8 +52,12 @@ class MemoryStore(Transactional, Protocol):
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]: ...
 
     def list(
-        self, user_id: str, now: float, category: str | None, limit: int | None
-    ) -> list[SealedMemory]: ...
+        self, user_id: str, now: float, category: str | None, limit: int | None,
+        include_inactive: bool = False,
+    ) -> list[SealedMemory]:
+        """Newest first; only active memories unless include_inactive (superseded and
+        retired ones too). Every other read returns memories in any state."""
+        ...
 
     def iter_all(self, user_id: str, now: float, batch: int = 1000) -> Iterator[SealedMemory]: ...
     def count(self, user_id: str, now: float) -> int: ...
@@ -139,12 +145,58 @@ class ConversationStore(Transactional, Protocol):
         ...
 
 
+class EventLog(Transactional, Protocol):
+    """Every change to a memory, written in the same transaction as the change where the
+    home has one (locally the same SQLite file; on AWS items beside the memories)."""
+
+    def append(self, events: Sequence[SealedEvent]) -> None:
+        """Events whose id already exists are skipped (a retried job writes them again)."""
+        ...
+
+    def of_memory(self, user_id: str, memory_id: str) -> list[SealedEvent]:
+        """Oldest first."""
+        ...
+
+    def since(self, user_id: str, since: float, limit: int) -> list[SealedEvent]:
+        """Newest first."""
+        ...
+
+    def of_batch(self, user_id: str, batch: str) -> list[SealedEvent]:
+        """Oldest first."""
+        ...
+
+    def resolve_event(self, user_id: str, id_or_prefix: str) -> list[str]: ...
+    def get_event(self, user_id: str, event_id: str) -> SealedEvent | None: ...
+    def scrub(self, user_id: str, memory_id: str) -> int:
+        """Drop the stored texts of a memory's events (the user forgot it for good)."""
+        ...
+
+    def delete_user(self, user_id: str) -> int: ...
+
+
 class WorkQueue(Transactional, Protocol):
     """Durable jobs written in the same transaction as the data that needs them. Payloads
-    are opaque bytes here; pai_cli/core/jobs.py is their one codec."""
+    are opaque bytes here; pai_cli/core/jobs.py is their one codec. A job that fails is
+    tried again after next_at and parked after a few tries; parked jobs wait for retry()."""
 
     def enqueue(self, user_id: str, kind: str, payload: bytes, now: float) -> int: ...
-    def pending(self, user_id: str, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def pending(self, user_id: str, limit: int, now: float) -> list[Job]:
+        """Due jobs (next_at <= now, not parked), oldest first."""
+        ...
+
+    def jobs(self, user_id: str) -> list[Job]:
+        """Every job of the user, parked ones included, oldest first."""
+        ...
+
+    def fail(self, job_id: int, error: str, next_at: float, park: bool, now: float) -> None:
+        """Record a failed try: the count goes up, the error is kept, and the job waits
+        until next_at (or, parked, until retry)."""
+        ...
+
+    def retry(self, user_id: str, job_ids: Sequence[int] | None = None) -> int:
+        """Make parked (or waiting) jobs due now, with their try count reset."""
+        ...
+
     def discard(self, user_id: str, prefix: bytes = b"") -> int:
         """Drop the user's jobs whose payload starts with prefix (all of them by default)."""
         ...

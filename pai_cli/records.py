@@ -13,6 +13,16 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+ACTIVE, SUPERSEDED, RETIRED = "active", "superseded", "retired"
+"""A memory's state: in search and listing; no longer true (kept, with valid_to); forgotten
+by a model or an undo (kept, so that undo can bring it back). The user's own forget deletes."""
+
+ORIGINS = ("user", "message", "extraction", "tool")
+"""Who made a memory: typed or imported by the user; a chat message kept verbatim; distilled
+from a conversation; a model's tool call. Only "user" memories (and pinned ones) are never
+changed by a model."""
+
+
 @dataclass(frozen=True)
 class Memory:
     id: str
@@ -25,6 +35,26 @@ class Memory:
     pinned: bool
     source_conversation: str | None = None
     source_message: str | None = None
+    origin: str = "user"
+    importance: int | None = None
+    valid_from: float | None = None
+    """When the fact became true, where known (else it held from created_at)."""
+    valid_to: float | None = None
+    superseded_by: str | None = None
+    status: str = ACTIVE
+    sources: tuple[str, ...] = ()
+    """Every message id the memory was distilled from."""
+    conflicts_with: str | None = None
+    """A pinned or hand-written memory this one contradicts (the model may not change it)."""
+    processed: bool = True
+    """False for a message kept verbatim while no model could distil it (`memory distill`)."""
+
+    def held_at(self, when: float) -> bool:
+        """True at `when`, by what pai knows now: from valid_from (else from when it was
+        made) until valid_to. Retired memories hold at no time."""
+        start = self.valid_from if self.valid_from is not None else self.created_at
+        return (self.status != RETIRED and start <= when
+                and (self.valid_to is None or self.valid_to > when))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +67,15 @@ class Memory:
             "expires_at": iso(self.expires_at),
             "source_conversation": self.source_conversation,
             "source_message": self.source_message,
+            "origin": self.origin,
+            "importance": self.importance,
+            "valid_from": iso(self.valid_from),
+            "valid_to": iso(self.valid_to),
+            "superseded_by": self.superseded_by,
+            "status": self.status,
+            "sources": list(self.sources),
+            "conflicts_with": self.conflicts_with,
+            "processed": self.processed,
         }
 
 
@@ -55,6 +94,65 @@ class SealedMemory:
     terms: str
     source_conversation: str | None = None
     source_message: str | None = None
+    origin: str = "user"
+    importance: int | None = None
+    valid_from: float | None = None
+    valid_to: float | None = None
+    superseded_by: str | None = None
+    status: str = ACTIVE
+    sources: tuple[str, ...] = ()
+    conflicts_with: str | None = None
+    processed: bool = True
+
+
+EVENT_KINDS = ("created", "updated", "superseded", "forgotten", "restored")
+ACTORS = ("user", "extraction", "tool", "import", "undo")
+
+
+@dataclass(frozen=True)
+class MemoryEvent:
+    """One change to one memory. A job's decisions (or one undo) share a batch, so undo can
+    revert them together. before/after are the memory's text either side of the change
+    (None where there is none, or once the user forgot the memory for good)."""
+
+    id: str
+    user_id: str
+    memory_id: str
+    kind: str
+    actor: str
+    at: float
+    batch: str | None = None
+    sources: tuple[str, ...] = ()
+    model: str | None = None
+    before: str | None = None
+    after: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    """What else changed: state, category, importance, valid_to, superseded_by, links, the
+    event an undo reverted."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "memory_id": self.memory_id, "kind": self.kind,
+                "actor": self.actor, "at": iso(self.at), "batch": self.batch,
+                "sources": list(self.sources), "model": self.model, "before": self.before,
+                "after": self.after, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class SealedEvent:
+    """An event as the store keeps it: before/after sealed like memory content."""
+
+    id: str
+    user_id: str
+    memory_id: str
+    kind: str
+    actor: str
+    at: float
+    batch: str | None
+    sources: tuple[str, ...]
+    model: str | None
+    before: bytes | None
+    after: bytes | None
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -131,6 +229,14 @@ class ImportRecord:
     pinned: bool = True
     source_conversation: str | None = None
     source_message: str | None = None
+    origin: str = "user"
+    importance: int | None = None
+    valid_from: float | None = None
+    valid_to: float | None = None
+    superseded_by: str | None = None
+    status: str = ACTIVE
+    sources: tuple[str, ...] = ()
+    processed: bool = True
 
 
 @dataclass(frozen=True)
@@ -196,6 +302,27 @@ class TurnResult:
 
 
 @dataclass(frozen=True)
+class Job:
+    """A durable job: its payload is read by pai_cli/core/jobs.py."""
+
+    id: int
+    user_id: str
+    kind: str
+    payload: bytes
+    created_at: float
+    tries: int = 0
+    next_at: float = 0.0
+    parked_at: float | None = None
+    last_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "created_at": iso(self.created_at),
+                "tries": self.tries, "next_try": iso(self.next_at) if self.next_at else None,
+                "parked": self.parked_at is not None, "parked_at": iso(self.parked_at),
+                "last_error": self.last_error}
+
+
+@dataclass(frozen=True)
 class UsageRecord:
     created_at: float
     conversation_id: str
@@ -203,6 +330,8 @@ class UsageRecord:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    purpose: str = "chat"
+    """chat (the reply) or memory (distilling and consolidating what was said)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,5 +341,6 @@ class UsageRecord:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "purpose": self.purpose,
         }
 

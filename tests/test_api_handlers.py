@@ -63,6 +63,7 @@ def handler(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Iterator[Any]:
                  "MEMORY_BUCKET": info["bucket"], "KMS_KEY_ID": "alias/pai-encryption-test",
                  "VECTOR_BUCKET": info["vector_bucket"], "VECTOR_INDEX": "memories",
                  "VECTOR_STORE": "s3vectors", "PAI_EMBEDDER": "local", "PAI_PROVIDER": "none",
+                 "PAI_MEMORY_MODE": "verbatim",
                  "AWS_ACCOUNT_ID": "123456789012"}
         for k, v in names.items():
             monkeypatch.setenv(k, v)

@@ -203,5 +203,6 @@ def test_an_edit_racing_a_forget_does_not_resurrect(monkeypatch: pytest.MonkeyPa
         from dataclasses import replace
 
         with pytest.raises(NotFound):
-            w.memories._rewrite(stale, replace(stale, content="edited after the forget"))
+            w.memories.change(stale, replace(stale, content="edited after the forget"),
+                              "updated", "user")
         assert w.memories.list("alice") == []

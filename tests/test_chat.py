@@ -98,11 +98,11 @@ def test_queued_memory_write_survives_a_crash(pai_home: Path) -> None:
 def test_running_a_job_twice_does_not_double_the_memory() -> None:
     w = Wiring(load_settings("alice"))
     w.chat.turn("alice", "The wifi password is on the fridge")
-    jobs = w.chat.queue.pending("alice", 10)
+    jobs = w.chat.queue.pending("alice", 10, w.clock())
     # Simulate a crash after the memory was written but before the job was marked done.
     w.chat.remember_pending("alice")
-    for _job_id, kind, payload in jobs:
-        w.chat.queue.enqueue("alice", kind, payload, 0.0)
+    for job in jobs:
+        w.chat.queue.enqueue("alice", job.kind, job.payload, 0.0)
     w.chat.remember_pending("alice")
     assert w.memories.count("alice") == 1
 

@@ -45,7 +45,7 @@ def test_recalled_hook_runs_after_the_message_is_stored_and_before_the_model() -
     def on_recalled(result) -> None:
         order.append("recalled")
         assert h.model.calls == []  # the model has not been asked yet...
-        assert h.queue.pending("alice", 10)  # ...but the message and its job are stored
+        assert h.queue.pending("alice", 10, time.time())  # ...but the message and its job are stored
 
     h.chat.turn("alice", "hello", hooks=TurnHooks(on_recalled=on_recalled,
                                                   on_text=lambda _: order.append("text")))
@@ -132,6 +132,6 @@ def test_a_rolled_back_transaction_leaves_every_fake_as_it_was() -> None:
         h.queue.enqueue("alice", "remember", b"x", 0.0)
         raise RuntimeError("crash")
     assert [m.content for m in h.memories.list("alice")] == ["before"]
-    assert h.queue.pending("alice", 10) == []
+    assert h.queue.pending("alice", 10, time.time()) == []
     assert [x.memory.content for x in h.memories.search("alice", "inside rolled back", 5)] == [
         "before"]  # its vector went with it

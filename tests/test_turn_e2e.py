@@ -23,6 +23,7 @@ from fakes.openai_server import Reply, Status, openai_fake
 def openai_env(monkeypatch: pytest.MonkeyPatch):
     def use(url: str) -> None:
         monkeypatch.setenv("PAI_PROVIDER", "openai")
+        monkeypatch.setenv("PAI_MEMORY_MODE", "verbatim")  # these tests read what is kept
         monkeypatch.setenv("PAI_BASE_URL", url + "/v1")
         monkeypatch.setenv("PAI_MODEL", "tiny-model")
     return use
@@ -167,7 +168,8 @@ def run_pai(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 def test_ctrl_c_during_a_reply_keeps_what_arrived() -> None:
     pieces = [f"word{i} " for i in range(40)]
     with ScriptedServer(slow_sse(pieces, 0.1)) as server:
-        env = {"PAI_PROVIDER": "openai", "PAI_BASE_URL": server.url, "PAI_MODEL": "m"}
+        env = {"PAI_PROVIDER": "openai", "PAI_BASE_URL": server.url, "PAI_MODEL": "m",
+               "PAI_MEMORY_MODE": "verbatim"}
         proc = run_pai(["chat", "-m", "talk slowly"], env)
         assert proc.stdout is not None
         got = b""
@@ -187,7 +189,8 @@ def test_kill_during_memory_writing_loses_nothing(pai_home: Path) -> None:
     """SIGKILL the moment the reply has been printed: the memory job is either done or still
     queued, and the next start finishes it, exactly once."""
     with openai_fake(*[Reply(["stored reply"]) for _ in range(3)]) as (_, server):
-        env = {"PAI_PROVIDER": "openai", "PAI_BASE_URL": server.url, "PAI_MODEL": "m"}
+        env = {"PAI_PROVIDER": "openai", "PAI_BASE_URL": server.url, "PAI_MODEL": "m",
+               "PAI_MEMORY_MODE": "verbatim"}
         for i in range(3):
             proc = run_pai(["chat", "-m", f"killed turn {i} about the garden shed"], env)
             assert proc.stdout is not None

@@ -21,6 +21,10 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+EXPORTED = ("id", "content", "category", "pinned", "created_at", "origin", "importance",
+            "valid_from", "valid_to", "superseded_by", "status", "sources", "processed")
+"""What a backup keeps of each memory (`memory import` reads every one of them back)."""
+
 IdArg = Annotated[str, typer.Argument(help="Memory id (or a unique prefix of at least 4 chars).")]
 
 
@@ -185,8 +189,8 @@ def export(
     try:
         for memory in wiring.memories.export(settings.user):
             d = memory.to_dict()
-            target.write(json.dumps({k: d[k] for k in ("id", "content", "category", "pinned",
-                                                       "created_at")}, ensure_ascii=False) + "\n")
+            target.write(json.dumps({k: d[k] for k in EXPORTED if d[k] not in (None, [])},
+                                    ensure_ascii=False) + "\n")
             n += 1
         target.flush()
         if tmp is not None:

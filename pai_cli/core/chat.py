@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from pai_cli.core import text
 from pai_cli.core.jobs import REMEMBER, RememberJob
-from pai_cli.core.memory_service import DAY, MemoryService, derived_memory_id
+from pai_cli.core.memory_service import DAY, MemoryService
 from pai_cli.core.prompt import Prompt, build_prompt
+from pai_cli.core.remember import MemoryWriter, WriterSettings
 from pai_cli.errors import DeadlineExceeded, InputError, ModelError, NotFound, PaiError
 from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
 from pai_cli.pricing import estimate_cost
@@ -84,6 +85,7 @@ class ChatService:
         model: ChatModel | None = None,
         settings: ChatSettings | None = None,
         usage: UsageLog | None = None,
+        writer: WriterSettings | None = None,
     ) -> None:
         self.memories = memories
         self.conversations = conversations
@@ -94,6 +96,10 @@ class ChatService:
         self.settings = settings or ChatSettings()
         self.usage = usage
         self._last_stored = 0.0
+        self.writer = MemoryWriter(memories, conversations, queue, cipher, clock, model, usage,
+                                   writer or WriterSettings())
+        self.notices: list[str] = []
+        """What the memory writer wants the user told (a conflict with a pinned memory)."""
 
     # -- conversations -------------------------------------------------------------------
     def resolve_conversation(self, user_id: str, id_or_prefix: str) -> str:
@@ -302,24 +308,8 @@ class ChatService:
         return self._finish(prepared, interrupted=interrupted, error=error)
 
     def remember_pending(self, user_id: str, limit: int = 200) -> int:
-        """Turn queued exchanges into long-term memories. Safe to run twice: ids derive
-        from the message, so a job that ran before a crash is a no-op the second time."""
-        written = 0
-        for job_id, kind, payload in self.queue.pending(user_id, limit):
-            if kind == REMEMBER:
-                job = RememberJob.decode(payload)
-                content = self.cipher.open(user_id, JOB, job.message_id, job.sealed)
-                with self.queue.transaction():
-                    # Claim, then write, in one transaction: a second process draining the
-                    # same queue finds the job gone and skips it.
-                    if not self.queue.done(job_id):
-                        continue
-                    self.memories.add(
-                        user_id, content, self.settings.memory_category, pinned=False,
-                        source_conversation=job.conversation_id, source_message=job.message_id,
-                        memory_id=derived_memory_id(user_id, "message", job.message_id),
-                    )
-                written += 1
-            else:
-                self.queue.done(job_id)
-        return written
+        """Turn queued exchanges into long-term memory (see core/remember.py); returns how
+        many memories were made or changed. Safe to run twice, and from two processes."""
+        report = self.writer.drain(user_id, limit)
+        self.notices += report.notices
+        return report.written

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from pai_cli.core import text
 from pai_cli.errors import InputError
-from pai_cli.records import ImportRecord
+from pai_cli.records import ACTIVE, ORIGINS, RETIRED, SUPERSEDED, ImportRecord
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -60,7 +60,45 @@ def parse_line(raw: bytes, number: int, default_category: str) -> ImportRecord:
     pinned = obj.get("pinned", True)
     if not isinstance(pinned, bool):
         raise ValueError("\"pinned\" must be true or false")
-    return ImportRecord(number, content, category, created_at, memory_id, pinned)
+    return ImportRecord(number, content, category, created_at, memory_id, pinned,
+                        **_life(obj))
+
+
+def _optional_time(obj: dict, key: str) -> float | None:
+    value = obj.get(key)
+    try:
+        return None if value is None else _timestamp(value)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"\"{key}\" must be an ISO 8601 date or a Unix time") from None
+
+
+def _life(obj: dict) -> dict:
+    """The optional fields `pai memory export` writes, so a backup keeps each memory's life:
+    who made it, when it held, what superseded it, where it came from."""
+    origin = obj.get("origin", "user")
+    if origin not in ORIGINS:
+        raise ValueError(f"\"origin\" must be one of {', '.join(ORIGINS)}")
+    status = obj.get("status", ACTIVE)
+    if status not in (ACTIVE, SUPERSEDED, RETIRED):
+        raise ValueError("\"status\" must be active, superseded or retired")
+    importance = obj.get("importance")
+    if importance is not None and (isinstance(importance, bool) or importance not in range(1, 6)):
+        raise ValueError("\"importance\" must be a whole number from 1 to 5")
+    superseded_by = obj.get("superseded_by")
+    if superseded_by is not None and (not isinstance(superseded_by, str)
+                                      or not _ID.fullmatch(superseded_by)):
+        raise ValueError("\"superseded_by\" must be a memory id")
+    sources = obj.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(x, str) and _ID.fullmatch(x)
+                                                for x in sources):
+        raise ValueError("\"sources\" must be a list of message ids")
+    processed = obj.get("processed", True)
+    if not isinstance(processed, bool):
+        raise ValueError("\"processed\" must be true or false")
+    return {"origin": origin, "status": status, "importance": importance,
+            "superseded_by": superseded_by, "sources": tuple(sources), "processed": processed,
+            "valid_from": _optional_time(obj, "valid_from"),
+            "valid_to": _optional_time(obj, "valid_to")}
 
 
 def parse_jsonl(lines: Iterable[bytes], default_category: str = "general") -> list[ImportRecord]:

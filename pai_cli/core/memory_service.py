@@ -8,10 +8,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pai_cli.core import text
+from pai_cli.core.events import new_event_id, seal_event
 from pai_cli.core.fusion import fuse
 from pai_cli.errors import InputError, ModelMismatch, NotFound
-from pai_cli.ports import Cipher, Clock, Embedder, MemoryStore, Progress, VectorIndex
-from pai_cli.records import ImportRecord, Memory, SealedMemory, SearchHit
+from pai_cli.ports import Cipher, Clock, Embedder, EventLog, MemoryStore, Progress, VectorIndex
+from pai_cli.records import (
+    ACTIVE,
+    RETIRED,
+    ImportRecord,
+    Memory,
+    MemoryEvent,
+    SealedMemory,
+    SearchHit,
+)
 
 KIND = "memory"
 DAY = 86400.0
@@ -48,6 +57,7 @@ class MemoryService:
         embedder: Embedder,
         cipher: Cipher,
         clock: Clock,
+        events: EventLog,
         settings: MemorySettings | None = None,
         atomic_index: bool = False,
     ) -> None:
@@ -59,6 +69,7 @@ class MemoryService:
         self.embedder = embedder
         self.cipher = cipher
         self.clock = clock
+        self.events = events
         self.settings = settings or MemorySettings()
         self.atomic_index = atomic_index
 
@@ -112,6 +123,9 @@ class MemoryService:
             terms=terms,
             source_conversation=m.source_conversation,
             source_message=m.source_message,
+            origin=m.origin, importance=m.importance, valid_from=m.valid_from,
+            valid_to=m.valid_to, superseded_by=m.superseded_by, status=m.status,
+            sources=m.sources, conflicts_with=m.conflicts_with, processed=m.processed,
         )
 
     def _open(self, s: SealedMemory) -> Memory:
@@ -126,10 +140,15 @@ class MemoryService:
             pinned=s.pinned,
             source_conversation=s.source_conversation,
             source_message=s.source_message,
+            origin=s.origin, importance=s.importance, valid_from=s.valid_from,
+            valid_to=s.valid_to, superseded_by=s.superseded_by, status=s.status,
+            sources=s.sources, conflicts_with=s.conflicts_with, processed=s.processed,
         )
 
-    def _write(self, memories: Sequence[Memory], vectors: Any = None) -> list[str]:
-        """Store and index memories in one transaction; existing ids are skipped."""
+    def _write(self, memories: Sequence[Memory], vectors: Any = None,
+               events: Sequence[MemoryEvent] = ()) -> list[str]:
+        """Store and index memories, and record their events, in one transaction; existing
+        ids are skipped (and so are their events)."""
         if not memories:
             return []
         if vectors is None:
@@ -148,7 +167,18 @@ class MemoryService:
                 [(m.id, m.category, v) for m, v in zip(memories, vectors, strict=True)
                  if m.id in indexed],
             )
+            self.events.append([seal_event(self.cipher, e) for e in events
+                                if e.memory_id in inserted])
         return [m.id for m in memories if m.id in inserted]
+
+    def event(self, m: Memory, kind: str, actor: str, *, before: str | None = None,
+              after: str | None = None, batch: str | None = None,
+              sources: Sequence[str] = (), model: str | None = None,
+              detail: dict[str, Any] | None = None, event_id: str | None = None,
+              at: float | None = None) -> MemoryEvent:
+        return MemoryEvent(event_id or new_event_id(), m.user_id, m.id, kind, actor,
+                           self.clock() if at is None else at, batch, tuple(sources), model,
+                           before, after, detail or {})
 
     # -- commands ----------------------------------------------------------------------
     def add(
@@ -160,6 +190,17 @@ class MemoryService:
         source_conversation: str | None = None,
         source_message: str | None = None,
         memory_id: str | None = None,
+        *,
+        origin: str = "user",
+        actor: str = "user",
+        importance: int | None = None,
+        valid_from: float | None = None,
+        sources: Sequence[str] = (),
+        processed: bool = True,
+        conflicts_with: str | None = None,
+        batch: str | None = None,
+        model: str | None = None,
+        event_id: str | None = None,
     ) -> Memory:
         content = text.clean_text(content, "memory")
         now = self.clock()
@@ -174,8 +215,16 @@ class MemoryService:
             pinned=pinned,
             source_conversation=source_conversation,
             source_message=source_message,
+            origin=origin, importance=importance, valid_from=valid_from,
+            sources=tuple(sources) or ((source_message,) if source_message else ()),
+            processed=processed, conflicts_with=conflicts_with,
         )
-        self._write([memory])
+        detail: dict[str, Any] = {"origin": origin, "category": memory.category}
+        if conflicts_with:
+            detail["conflicts_with"] = conflicts_with
+        self._write([memory], events=[self.event(
+            memory, "created", actor, after=content, batch=batch, sources=memory.sources,
+            model=model, detail=detail, event_id=event_id)])
         return memory
 
     def resolve(self, user_id: str, id_or_prefix: str) -> str:
@@ -204,27 +253,47 @@ class MemoryService:
             raise NotFound(f"No memory {id_or_prefix!r} for user {user_id!r}.")
         return self._open(sealed)
 
-    def list(self, user_id: str, category: str | None = None, limit: int | None = 50) -> list[Memory]:
+    def list(self, user_id: str, category: str | None = None, limit: int | None = 50,
+             include_inactive: bool = False) -> list[Memory]:
         if limit is not None and limit < 1:
             raise InputError("--limit must be at least 1.")
         cat = text.clean_category(category) if category else None
-        return [self._open(s) for s in self.store.list(user_id, self.clock(), cat, limit)]
+        return [self._open(s) for s in self.store.list(user_id, self.clock(), cat, limit,
+                                                       include_inactive)]
 
-    def _rewrite(self, old: Memory, new: Memory) -> Memory:
-        vector = self.embedder.embed([new.content])[0]
+    def change(self, old: Memory, new: Memory, kind: str, actor: str, *,
+               batch: str | None = None, sources: Sequence[str] = (),
+               model: str | None = None, detail: dict[str, Any] | None = None,
+               event_id: str | None = None) -> Memory:
+        """Replace a memory and record the change as one event, in one transaction; the
+        vector is rewritten when the text or category changed."""
+        moved = new.content != old.content or new.category != old.category
+        vector = self.embedder.embed([new.content])[0] if moved else None
+        fields = ("status", "category", "importance", "valid_from", "valid_to",
+                  "superseded_by", "pinned", "conflicts_with", "processed")
+        changes = {f: [getattr(old, f), getattr(new, f)] for f in fields
+                   if getattr(old, f) != getattr(new, f)}
+        event = self.event(new, kind, actor, batch=batch, sources=sources, model=model,
+                           before=old.content if new.content != old.content else None,
+                           after=new.content if new.content != old.content else None,
+                           detail={**(detail or {}), **({"changes": changes} if changes else {})},
+                           event_id=event_id)
         with self.store.transaction():
             self._claim_model(new.user_id)
             if not self.store.update(self._seal(new)):
                 raise NotFound(f"Memory {new.id} was forgotten meanwhile.")
-            if new.content != old.content or new.category != old.category:
+            if vector is not None:
                 self.index.upsert(new.user_id, [(new.id, new.category, vector)])
+            self.events.append([seal_event(self.cipher, event)])
         return new
 
-    def edit(self, user_id: str, id_or_prefix: str, content: str) -> Memory:
+    def edit(self, user_id: str, id_or_prefix: str, content: str, actor: str = "user",
+             batch: str | None = None) -> Memory:
         content = text.clean_text(content, "memory")
         old = self.get(user_id, id_or_prefix)
         now = self.clock()
-        return self._rewrite(old, replace(old, content=content, updated_at=now))
+        return self.change(old, replace(old, content=content, updated_at=now), "updated",
+                           actor, batch=batch)
 
     def set_pinned(self, user_id: str, id_or_prefix: str, pinned: bool) -> Memory:
         old = self.get(user_id, id_or_prefix)
@@ -234,22 +303,35 @@ class MemoryService:
             # An unpinned memory's year starts now: unpinning must not delete it on the spot.
             expires_at=self._expiry(now, pinned),
         )
-        with self.store.transaction():
-            if not self.store.update(self._seal(new)):
-                raise NotFound(f"Memory {new.id} was forgotten meanwhile.")
-        return new
+        return self.change(old, new, "updated", "user")
+
+    def retire(self, user_id: str, id_or_prefix: str, actor: str, batch: str | None = None,
+               model: str | None = None) -> Memory:
+        """Forgotten by a model (or an undo): hidden everywhere, kept so undo brings it back."""
+        old = self.get(user_id, id_or_prefix)
+        if old.status == RETIRED:
+            return old
+        return self.change(old, replace(old, status=RETIRED, updated_at=self.clock()),
+                           "forgotten", actor, batch=batch, model=model)
 
     def forget(self, user_id: str, id_or_prefix: str) -> str:
+        """The user forgets a memory for good: its text, its vector and the history's copies
+        of its text go; an event without text says when."""
         memory_id = self.resolve(user_id, id_or_prefix)
         with self.store.transaction():
             self.store.delete(user_id, memory_id)
             self.index.delete(user_id, [memory_id])
+            self.events.scrub(user_id, memory_id)
+            self.events.append([seal_event(self.cipher, MemoryEvent(
+                new_event_id(), user_id, memory_id, "forgotten", "user", self.clock(),
+                detail={"deleted": True}))])
         return memory_id
 
     def forget_all(self, user_id: str) -> int:
         with self.store.transaction():
             gone = self.store.delete_all(user_id)
             self.index.delete_user(user_id)
+            self.events.delete_user(user_id)
             self.store.set_meta(self._model_key(user_id), "")
         return len(gone)
 
@@ -267,8 +349,10 @@ class MemoryService:
     # -- search ------------------------------------------------------------------------
     def search(
         self, user_id: str, query: str, k: int = 5, category: str | None = None,
-        mode: str = "hybrid",
+        mode: str = "hybrid", as_of: float | None = None,
     ) -> list[SearchHit]:
+        """Best first. Only active memories, or with as_of, those that held at that time
+        (superseded ones included; see Memory.held_at)."""
         query = text.clean_text(query, "query")
         if k < 1:
             raise InputError("-n must be at least 1.")
@@ -296,7 +380,12 @@ class MemoryService:
                 s = found.get(f.memory_id)
                 if s is None or (cat and s.category != cat):
                     continue
-                hits.append(SearchHit(self._open(s), f.score, f.keyword_rank, f.vector_rank,
+                if as_of is None and s.status != ACTIVE:
+                    continue  # superseded or retired: never decrypted for a default search
+                memory = self._open(s)
+                if not (memory.held_at(as_of) if as_of is not None else s.status == ACTIVE):
+                    continue
+                hits.append(SearchHit(memory, f.score, f.keyword_rank, f.vector_rank,
                                       f.vector_score))
                 if len(hits) == k:
                     return hits
@@ -336,8 +425,16 @@ class MemoryService:
                     pinned=r.pinned,
                     source_conversation=r.source_conversation,
                     source_message=r.source_message,
+                    origin=r.origin, importance=r.importance, valid_from=r.valid_from,
+                    valid_to=r.valid_to, superseded_by=r.superseded_by, status=r.status,
+                    sources=r.sources, processed=r.processed,
                 ))
             return list({m.id: m for m in batch}.values())
+
+        def events_of(batch: list[Memory]) -> list[MemoryEvent]:
+            # No copy of the text: the memory holds it, and imports are the hot path.
+            return [self.event(m, "created", "import", detail={"origin": m.origin})
+                    for m in batch]
 
         def embed(batch: list[Memory]) -> Any:
             return self.embedder.embed([m.content for m in batch])
@@ -357,7 +454,7 @@ class MemoryService:
                     nxt = starts[i + 1]
                     upcoming = memories_of(records[nxt:nxt + batch_size])
                     pending = pool.submit(embed, upcoming)
-                inserted = self._write(unique, vectors)
+                inserted = self._write(unique, vectors, events_of(unique))
                 added += len(inserted)
                 skipped += n - len(inserted)
                 done += n

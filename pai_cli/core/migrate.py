@@ -42,6 +42,9 @@ def migrate_memories(
             line=done + len(pending) + 1, content=m.content, category=m.category,
             created_at=m.created_at, id=m.id, pinned=m.pinned,
             source_conversation=m.source_conversation, source_message=m.source_message,
+            origin=m.origin, importance=m.importance, valid_from=m.valid_from,
+            valid_to=m.valid_to, superseded_by=m.superseded_by, status=m.status,
+            sources=m.sources, processed=m.processed,
         ))
         if len(pending) >= batch:
             flush()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pai_cli.backends.local.master_key import KeyFile
     from pai_cli.core.chat import ChatService
     from pai_cli.core.memory_service import MemoryService
+    from pai_cli.core.remember import WriterSettings
     from pai_cli.ports import Clock
 
 
@@ -126,6 +127,7 @@ class Wiring:
             embedder=embedder,
             cipher=self.cipher,
             clock=self.clock,
+            events=self.event_log,
             settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
             # Locally the vectors live in the store's SQLite file: one transaction for both.
             atomic_index=not self.is_aws,
@@ -169,6 +171,16 @@ class Wiring:
         return SqliteConversationStore(self.db)
 
     @cached_property
+    def event_log(self) -> Any:
+        if self.is_aws:
+            from pai_cli.backends.aws.event_log import DynamoEventLog
+
+            return DynamoEventLog(self.aws, self.aws_names.memories_table, self.settings.env)
+        from pai_cli.backends.local.event_log import SqliteEventLog
+
+        return SqliteEventLog(self.db)
+
+    @cached_property
     def usage_log(self) -> Any:
         """Token use is kept on this machine in both homes (the bill is per machine's use)."""
         from pai_cli.backends.local.usage_log import SqliteUsageLog
@@ -207,7 +219,17 @@ class Wiring:
                 max_tokens=s.max_tokens,
             ),
             usage=self.usage_log,
+            writer=self.writer_settings,
         )
+
+    @property
+    def writer_settings(self) -> WriterSettings:
+        from pai_cli.core.distill import DEFAULT_CATEGORIES
+        from pai_cli.core.remember import WriterSettings
+
+        extra = tuple(c for c in self.settings.memory_categories if c not in DEFAULT_CATEGORIES)
+        return WriterSettings(mode=self.settings.memory_mode,
+                              categories=(*DEFAULT_CATEGORIES, *extra))
 
     def purge_expired(self) -> None:
         """Expired rows are deleted, not only hidden; done on write commands."""

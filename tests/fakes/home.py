@@ -11,6 +11,7 @@ from fakes.ports import (
     FakeConversationStore,
     FakeDb,
     FakeEmbedder,
+    FakeEventLog,
     FakeMemoryStore,
     FakeQueue,
     FakeUsageLog,
@@ -34,9 +35,10 @@ class FakeHome:
         self.db = FakeDb()
         self.cipher = FakeCipher()
         self.embedder = self.embedder or FakeEmbedder()
+        self.events = FakeEventLog(self.db)
         self.memories = MemoryService(
             FakeMemoryStore(self.db), FakeVectorIndex(self.db), self.embedder, self.cipher,
-            self.clock, self.memory_settings, atomic_index=True)
+            self.clock, self.events, self.memory_settings, atomic_index=True)
         self.queue = FakeQueue(self.db)
         self.usage = FakeUsageLog(self.db)
         self.conversations = FakeConversationStore(self.db)

@@ -26,18 +26,41 @@ class Status:
     retry_after: str | None = None
 
 
+MEMORY_PROMPT = "You maintain the long-term memory"
+"""How pai's distillation prompt starts (pai_cli/core/distill.py)."""
+
+
 @dataclass
 class OpenAIFake:
     script: list[Reply | Status] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: ["tiny-model"])
     server: ScriptedServer | None = None
+    memory_script: list[Reply | Status] | None = None
+    """Answers to pai's memory (distillation) calls, kept apart from the chat script; by
+    default every such call answers that there is nothing to remember."""
+    memory_calls: list[dict] = field(default_factory=list)
+
+    def _is_memory_call(self, seen: Seen) -> bool:
+        try:
+            messages = seen.json().get("messages") or []
+        except ValueError:
+            return False
+        return bool(messages) and str(messages[0].get("content", "")).startswith(MEMORY_PROMPT)
 
     def handle(self, seen: Seen, h: BaseHTTPRequestHandler) -> None:
         if seen.method == "GET" and seen.path.endswith("/models"):
             body = json.dumps({"object": "list", "data": [{"id": m} for m in self.models]})
             send(h, 200, body.encode(), {"Content-Type": "application/json"})
             return
-        step = self.script.pop(0) if self.script else Reply(["(no script left)"])
+        if seen.method == "POST" and self._is_memory_call(seen):
+            self.memory_calls.append(seen.json())
+            if self.memory_script is None:
+                step: Reply | Status = Reply(['{"memories": []}'], usage=(300, 8))
+            else:
+                step = (self.memory_script.pop(0) if self.memory_script
+                        else Reply(["(no memory script left)"]))
+        else:
+            step = self.script.pop(0) if self.script else Reply(["(no script left)"])
         if isinstance(step, Status):
             headers = {"Content-Type": "application/json"}
             if step.retry_after:

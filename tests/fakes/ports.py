@@ -27,7 +27,9 @@ from pai_cli.errors import BackendError
 from pai_cli.records import (
     ChatMessage,
     ConversationInfo,
+    Job,
     ReplyEvent,
+    SealedEvent,
     SealedMemory,
     SealedMessage,
     Usage,
@@ -108,10 +110,11 @@ class FakeMemoryStore:
             if key not in self._rows:
                 return False
             rowid, old = self._rows[key]
-            # Like the local store: sources and creation time are the row's, not the update's.
+            # Like the local store: origin, sources of the first message and creation time
+            # are the row's, not the update's.
             self._rows[key] = (rowid, replace(
                 memory, created_at=old.created_at, source_conversation=old.source_conversation,
-                source_message=old.source_message))
+                source_message=old.source_message, origin=old.origin))
         return True
 
     def _user_rows(self, user_id: str, now: float) -> list[tuple[int, SealedMemory]]:
@@ -134,9 +137,10 @@ class FakeMemoryStore:
                       if m.id.startswith(id_or_prefix))[:10]
 
     def list(self, user_id: str, now: float, category: str | None,
-             limit: int | None) -> list[SealedMemory]:
+             limit: int | None, include_inactive: bool = False) -> list[SealedMemory]:
         rows = [(r, m) for r, m in self._user_rows(user_id, now)
-                if category is None or m.category == category]
+                if (category is None or m.category == category)
+                and (include_inactive or m.status == "active")]
         rows.sort(key=lambda rm: (rm[1].created_at, rm[0]), reverse=True)
         return [m for _, m in rows[:limit]] if limit is not None else [m for _, m in rows]
 
@@ -370,23 +374,41 @@ class FakeQueue:
         return self.db.transaction()
 
     @property
-    def _jobs(self) -> dict[int, tuple[str, str, bytes, float]]:
+    def _jobs(self) -> dict[int, Job]:
         return self.db.table("jobs")
 
     def enqueue(self, user_id: str, kind: str, payload: bytes, now: float) -> int:
         job_id = self.db.next_id("job")
         with self.db.transaction():
-            self._jobs[job_id] = (user_id, kind, bytes(payload), now)
+            self._jobs[job_id] = Job(job_id, user_id, kind, bytes(payload), now)
         return job_id
 
-    def pending(self, user_id: str, limit: int) -> list[tuple[int, str, bytes]]:
-        return [(i, kind, payload) for i, (u, kind, payload, _) in sorted(self._jobs.items())
-                if u == user_id][:limit]
+    def pending(self, user_id: str, limit: int, now: float) -> list[Job]:
+        return [j for _, j in sorted(self._jobs.items()) if j.user_id == user_id
+                and j.parked_at is None and j.next_at <= now][:limit]
+
+    def jobs(self, user_id: str) -> list[Job]:
+        return [j for _, j in sorted(self._jobs.items()) if j.user_id == user_id]
+
+    def fail(self, job_id: int, error: str, next_at: float, park: bool, now: float) -> None:
+        with self.db.transaction():
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._jobs[job_id] = replace(job, tries=job.tries + 1, last_error=error[:500],
+                                             next_at=next_at, parked_at=now if park else None)
+
+    def retry(self, user_id: str, job_ids: Sequence[int] | None = None) -> int:
+        with self.db.transaction():
+            chosen = [j for j in self._jobs.values() if j.user_id == user_id
+                      and (job_ids is None or j.id in job_ids)]
+            for j in chosen:
+                self._jobs[j.id] = replace(j, tries=0, next_at=0.0, parked_at=None)
+        return len(chosen)
 
     def discard(self, user_id: str, prefix: bytes = b"") -> int:
         with self.db.transaction():
-            doomed = [i for i, (u, _, p, _) in self._jobs.items()
-                      if u == user_id and p.startswith(prefix)]
+            doomed = [i for i, j in self._jobs.items()
+                      if j.user_id == user_id and j.payload.startswith(prefix)]
             for i in doomed:
                 del self._jobs[i]
         return len(doomed)
@@ -394,6 +416,64 @@ class FakeQueue:
     def done(self, job_id: int) -> bool:
         with self.db.transaction():
             return self._jobs.pop(job_id, None) is not None
+
+
+class FakeEventLog:
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    def transaction(self) -> Any:
+        return self.db.transaction()
+
+    @property
+    def _events(self) -> dict[tuple[str, str], tuple[int, SealedEvent]]:
+        return self.db.table("events")
+
+    def append(self, events: Sequence[SealedEvent]) -> None:
+        with self.db.transaction():
+            for e in events:
+                self._events.setdefault((e.user_id, e.id), (self.db.next_id("event"), e))
+
+    def _of(self, user_id: str, keep: Callable[[SealedEvent], bool]) -> list[SealedEvent]:
+        return [e for _, e in sorted(v for (u, _), v in self._events.items()
+                                     if u == user_id and keep(v[1]))]
+
+    def of_memory(self, user_id: str, memory_id: str) -> list[SealedEvent]:
+        return self._of(user_id, lambda e: e.memory_id == memory_id)
+
+    def since(self, user_id: str, since: float, limit: int) -> list[SealedEvent]:
+        found = self._of(user_id, lambda e: e.at >= since)[::-1]  # newest seq first
+        found.sort(key=lambda e: -e.at)  # stable: ties keep newest seq first
+        return found[:limit]
+
+    def of_batch(self, user_id: str, batch: str) -> list[SealedEvent]:
+        return self._of(user_id, lambda e: e.batch == batch)
+
+    def resolve_event(self, user_id: str, id_or_prefix: str) -> list[str]:
+        if not id_or_prefix:
+            return []
+        ids = sorted(i for (u, i) in self._events if u == user_id and i.startswith(id_or_prefix))
+        return [id_or_prefix] if id_or_prefix in ids else ids[:10]
+
+    def get_event(self, user_id: str, event_id: str) -> SealedEvent | None:
+        found = self._events.get((user_id, event_id))
+        return found[1] if found else None
+
+    def scrub(self, user_id: str, memory_id: str) -> int:
+        with self.db.transaction():
+            keys = [k for k, (_, e) in self._events.items()
+                    if k[0] == user_id and e.memory_id == memory_id]
+            for k in keys:
+                seq, e = self._events[k]
+                self._events[k] = (seq, replace(e, before=None, after=None))
+        return len(keys)
+
+    def delete_user(self, user_id: str) -> int:
+        with self.db.transaction():
+            keys = [k for k in self._events if k[0] == user_id]
+            for k in keys:
+                del self._events[k]
+        return len(keys)
 
 
 class FakeUsageLog:

@@ -51,10 +51,24 @@ def _item(m: SealedMemory) -> dict[str, Any]:
     if m.expires_at is not None:
         item["ttl"] = int(m.expires_at)  # DynamoDB TTL wants whole epoch seconds
         item["expires_at"] = Decimal(f"{m.expires_at:.6f}")
-    for name in ("source_conversation", "source_message"):
+    for name in ("source_conversation", "source_message", "superseded_by", "conflicts_with"):
         if getattr(m, name):
             item[name] = getattr(m, name)
+    item["origin"] = m.origin
+    item["status"] = m.status
+    item["processed"] = m.processed
+    if m.importance is not None:
+        item["importance"] = m.importance
+    for name in ("valid_from", "valid_to"):
+        if getattr(m, name) is not None:
+            item[name] = Decimal(f"{getattr(m, name):.6f}")
+    if m.sources:
+        item["sources"] = list(m.sources)
     return item
+
+
+def _float(item: dict[str, Any], name: str) -> float | None:
+    return float(item[name]) if item.get(name) is not None else None
 
 
 def _memory(item: dict[str, Any]) -> SealedMemory:
@@ -71,6 +85,15 @@ def _memory(item: dict[str, Any]) -> SealedMemory:
         terms="",
         source_conversation=item.get("source_conversation"),
         source_message=item.get("source_message"),
+        origin=item.get("origin", "user"),
+        importance=int(item["importance"]) if item.get("importance") is not None else None,
+        valid_from=_float(item, "valid_from"),
+        valid_to=_float(item, "valid_to"),
+        superseded_by=item.get("superseded_by"),
+        status=item.get("status", "active"),
+        sources=tuple(item.get("sources") or ()),
+        conflicts_with=item.get("conflicts_with"),
+        processed=bool(item.get("processed", True)),
     )
 
 
@@ -275,7 +298,7 @@ class DynamoMemoryStore:
         return [i["memory_id"] for i, _ in zip(items, range(10), strict=False) if _live(i, now)]
 
     def list(self, user_id: str, now: float, category: str | None,
-             limit: int | None) -> list[SealedMemory]:
+             limit: int | None, include_inactive: bool = False) -> list[SealedMemory]:
         from boto3.dynamodb.conditions import Key
 
         if category:
@@ -287,7 +310,8 @@ class DynamoMemoryStore:
         out: list[SealedMemory] = []
         for item in self._query(IndexName=index, KeyConditionExpression=cond,
                                 ScanIndexForward=False):
-            if _live(item, now):
+            if _live(item, now) and (include_inactive
+                                     or item.get("status", "active") == "active"):
                 out.append(_memory(item))
                 if limit is not None and len(out) >= limit:
                     break

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 from pai_cli.backends.local.db import Database
+from pai_cli.records import Job
+
+_COLS = "id, user_id, kind, payload, created_at, tries, next_at, parked_at, last_error"
+
+
+def _job(r: tuple) -> Job:
+    return Job(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], r[8])
 
 
 class SqliteJobQueue:
@@ -22,12 +30,36 @@ class SqliteJobQueue:
             )
         return int(cur.lastrowid or 0)
 
-    def pending(self, user_id: str, limit: int) -> list[tuple[int, str, bytes]]:
+    def pending(self, user_id: str, limit: int, now: float) -> list[Job]:
         rows = self.db.execute(
-            "SELECT id, kind, payload FROM jobs WHERE user_id = ? ORDER BY id LIMIT ?",
-            (user_id, limit),
+            f"SELECT {_COLS} FROM jobs WHERE user_id = ? AND parked_at IS NULL AND next_at <= ? "
+            "ORDER BY id LIMIT ?", (user_id, now, limit),
         ).fetchall()
-        return [(r[0], r[1], bytes(r[2])) for r in rows]
+        return [_job(r) for r in rows]
+
+    def jobs(self, user_id: str) -> list[Job]:
+        rows = self.db.execute(
+            f"SELECT {_COLS} FROM jobs WHERE user_id = ? ORDER BY id", (user_id,)).fetchall()
+        return [_job(r) for r in rows]
+
+    def fail(self, job_id: int, error: str, next_at: float, park: bool, now: float) -> None:
+        with self.db.transaction():
+            self.db.execute(
+                "UPDATE jobs SET tries = tries + 1, last_error = ?, next_at = ?, "
+                "parked_at = CASE WHEN ? THEN ? ELSE NULL END WHERE id = ?",
+                (error[:500], next_at, int(park), now, job_id),
+            )
+
+    def retry(self, user_id: str, job_ids: Sequence[int] | None = None) -> int:
+        with self.db.transaction():
+            if job_ids is None:
+                return self.db.execute(
+                    "UPDATE jobs SET parked_at = NULL, next_at = 0, tries = 0 WHERE user_id = ?",
+                    (user_id,)).rowcount
+            marks = ",".join("?" * len(job_ids))
+            return self.db.execute(
+                f"UPDATE jobs SET parked_at = NULL, next_at = 0, tries = 0 "
+                f"WHERE user_id = ? AND id IN ({marks})", (user_id, *job_ids)).rowcount
 
     def discard(self, user_id: str, prefix: bytes = b"") -> int:
         with self.db.transaction():

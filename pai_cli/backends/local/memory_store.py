@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
@@ -10,7 +11,8 @@ from pai_cli.records import SealedMemory
 
 _COLS = (
     "rowid, id, user_id, content, category, created_at, updated_at, expires_at, pinned, "
-    "source_conversation, source_message"
+    "source_conversation, source_message, origin, importance, valid_from, valid_to, "
+    "superseded_by, status, sources, conflicts_with, processed"
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 COMMON_TERM_MIN_ROWS = 1000
@@ -25,7 +27,9 @@ def _row(r: tuple) -> SealedMemory:
     return SealedMemory(
         id=r[1], user_id=r[2], content=bytes(r[3]), category=r[4], created_at=r[5],
         updated_at=r[6], expires_at=r[7], pinned=bool(r[8]), terms="",
-        source_conversation=r[9], source_message=r[10],
+        source_conversation=r[9], source_message=r[10], origin=r[11], importance=r[12],
+        valid_from=r[13], valid_to=r[14], superseded_by=r[15], status=r[16],
+        sources=tuple(json.loads(r[17] or "[]")), conflicts_with=r[18], processed=bool(r[19]),
     )
 
 
@@ -44,10 +48,15 @@ class SqliteMemoryStore:
             for m in memories:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO memories (id, user_id, content, category, created_at, "
-                    "updated_at, expires_at, pinned, source_conversation, source_message) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "updated_at, expires_at, pinned, source_conversation, source_message, "
+                    "origin, importance, valid_from, valid_to, superseded_by, status, sources, "
+                    "conflicts_with, processed) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (m.id, m.user_id, m.content, m.category, m.created_at, m.updated_at,
-                     m.expires_at, int(m.pinned), m.source_conversation, m.source_message),
+                     m.expires_at, int(m.pinned), m.source_conversation, m.source_message,
+                     m.origin, m.importance, m.valid_from, m.valid_to, m.superseded_by,
+                     m.status, json.dumps(list(m.sources)), m.conflicts_with,
+                     int(m.processed)),
                 )
                 if cur.rowcount:
                     self.db.execute(
@@ -67,8 +76,11 @@ class SqliteMemoryStore:
                 return False
             self.db.execute(
                 "UPDATE memories SET content = ?, category = ?, updated_at = ?, expires_at = ?, "
-                "pinned = ? WHERE rowid = ?",
-                (m.content, m.category, m.updated_at, m.expires_at, int(m.pinned), row[0]),
+                "pinned = ?, importance = ?, valid_from = ?, valid_to = ?, superseded_by = ?, "
+                "status = ?, sources = ?, conflicts_with = ?, processed = ? WHERE rowid = ?",
+                (m.content, m.category, m.updated_at, m.expires_at, int(m.pinned),
+                 m.importance, m.valid_from, m.valid_to, m.superseded_by, m.status,
+                 json.dumps(list(m.sources)), m.conflicts_with, int(m.processed), row[0]),
             )
             self.db.execute(
                 "UPDATE memory_terms SET terms = ? WHERE rowid = ?", (m.terms, row[0])
@@ -113,10 +125,13 @@ class SqliteMemoryStore:
         return [r[0] for r in rows]
 
     def list(
-        self, user_id: str, now: float, category: str | None, limit: int | None
+        self, user_id: str, now: float, category: str | None, limit: int | None,
+        include_inactive: bool = False,
     ) -> list[SealedMemory]:
         where = f"user_id = ? AND {_LIVE}"
         params: list = [user_id, now]
+        if not include_inactive:
+            where += " AND status = 'active'"
         if category:
             where += " AND category = ?"
             params.append(category)

@@ -131,9 +131,54 @@ DROP TABLE vector_deletes;
 user must not be skipped); the side index tracks deleted keys one by one, so compaction can
 remove exactly them."""
 
+M005_MEMORY_THAT_LEARNS = """
+ALTER TABLE memories ADD COLUMN origin TEXT NOT NULL DEFAULT 'user';
+ALTER TABLE memories ADD COLUMN importance INTEGER;
+ALTER TABLE memories ADD COLUMN valid_from REAL;
+ALTER TABLE memories ADD COLUMN valid_to REAL;
+ALTER TABLE memories ADD COLUMN superseded_by TEXT;
+ALTER TABLE memories ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE memories ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE memories ADD COLUMN conflicts_with TEXT;
+ALTER TABLE memories ADD COLUMN processed INTEGER NOT NULL DEFAULT 1;
+UPDATE memories SET origin = 'message', processed = 0,
+    sources = json_array(source_message)
+    WHERE source_message IS NOT NULL AND category = 'conversation' AND pinned = 0;
+CREATE INDEX memories_user_status_time ON memories (user_id, status, created_at);
+CREATE TABLE memory_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    memory_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at REAL NOT NULL,
+    batch TEXT,
+    sources TEXT NOT NULL DEFAULT '[]',
+    model TEXT,
+    before BLOB,
+    after BLOB,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX memory_events_user_id ON memory_events (user_id, id);
+CREATE INDEX memory_events_user_memory ON memory_events (user_id, memory_id, seq);
+CREATE INDEX memory_events_user_time ON memory_events (user_id, at);
+CREATE INDEX memory_events_user_batch ON memory_events (user_id, batch);
+ALTER TABLE jobs ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN next_at REAL NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN parked_at REAL;
+ALTER TABLE jobs ADD COLUMN last_error TEXT;
+ALTER TABLE usage ADD COLUMN purpose TEXT NOT NULL DEFAULT 'chat';
+"""
+"""Memories that learn (issue 13): facts with a life (origin, validity, state, sources),
+their history as events, and a queue whose failing jobs back off and are parked. Messages
+that earlier versions kept verbatim from chat become the backlog `pai memory distill` works
+through."""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_usage", M002_USAGE),
     ("003_term_vocab", M003_TERM_VOCAB),
     ("004_per_user_ids", M004_PER_USER_IDS),
+    ("005_memory_that_learns", M005_MEMORY_THAT_LEARNS),
 ]
