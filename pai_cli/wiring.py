@@ -132,6 +132,7 @@ class Wiring:
 
         s = self.settings
         embedder: Any
+        term_shares = None
         if self.is_aws:
             store, index = self._aws_memory_parts()
             embedder = self.embedder
@@ -143,13 +144,16 @@ class Wiring:
             store = SqliteMemoryStore(self.db)
             index = UsearchVectorIndex(self.db, s.index_dir, DIM)
             embedder = _Lazy(lambda: self.embedder, DIM)
+            term_shares = store.term_shares
         return MemoryService(
             store=store,
             index=index,
             embedder=embedder,
             cipher=self.cipher,
             clock=self.clock,
-            settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
+            settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category,
+                                    min_score=s.min_score),
+            term_shares=term_shares,
         )
 
     def _aws_memory_parts(self) -> tuple[Any, Any]:

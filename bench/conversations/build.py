@@ -20,7 +20,8 @@ Two sets, different in character, so that a method winning on both is credible:
 Every question records its evidence turns and a kind: fact, when, latest (a fact that changed:
 the older statement is a distractor), multi (several evidence turns), preference,
 paraphrase (no content word shared with its evidence apart from names, checked with
-pai's own tokeniser), temporal (the answer is picked out by a date named in the question).
+pai's own tokeniser), temporal (the answer is picked out by a date named in the question),
+named (the question names the thing the evidence is about: a band, a city, a restaurant).
 
 Needs PyYAML and `pip install chatterbot-corpus==1.3.3` (only to rebuild; the built files are
 in the repository and the evaluation needs neither).
@@ -257,6 +258,7 @@ class Friends:
                 f"My {sr} left {c0} for good, {pron}'s living in {c1} now.",
             ], "follow": [f"Wow, {c1}? That's a big move for {sib}.", "Does your family mind?"],
              "qs": [
+                ("named", f"What did {a} say about {sib} and {c1}?"),
                 ("latest", f"Where does {a}'s {sr} live now?"),
                 ("latest", f"Which city is {sib} living in these days?"),
                 ("paraphrase", f"In what town is {a}'s sibling based at present?"),
@@ -267,6 +269,7 @@ class Friends:
                 f"Long shift at {org0} today, being a {job0} is exhausting some days.",
                 f"Work at {org0} is fine, I still like being a {job0}.",
             ], "follow": ["That sounds demanding.", f"I could never be a {job0}!"], "qs": [
+                ("named", f"What was {a}'s job at {org0}?"),
                 ("fact", f"What did {a} do for work at the start of the year?"),
             ]},
             {"key": "job1", "say": [
@@ -275,6 +278,7 @@ class Friends:
                 f"I got the offer from {org1} {{when}}: I'm going to be a {job1}!",
             ], "follow": [f"Congrats on {org1}! What made you switch?",
                           "New job nerves are the worst, you'll be great."], "qs": [
+                ("named", f"What role did {a} take at {org1}?"),
                 ("latest", f"Where does {a} work now?"),
                 ("latest", f"What is {a}'s current job?"),
                 ("paraphrase", f"How does {a} earn a living these days?"),
@@ -287,6 +291,7 @@ class Friends:
                 f"So I finally did it, I brought home a little {breed} named {p['pet_name']}.",
             ], "follow": [f"A {kind_pet}! Send me pictures!",
                           f"{p['pet_name']} is such a cute name."], "qs": [
+                ("named", f"What kind of animal is {p['pet_name']}?"),
                 ("fact", f"What is the name of {a}'s {kind_pet}?"),
                 ("fact", f"What breed is {a}'s pet?"),
                 ("when", f"When did {a} adopt {p['pet_name']}?"),
@@ -298,6 +303,7 @@ class Friends:
                 f"Guess who's doing {p['hobby']} twice a week now? Me!",
             ], "follow": [f"{p['hobby'].capitalize()}? I'd love to try that.",
                           "How did you get into that?"], "qs": [
+                ("named", f"What did {a} say about {p['hobby']}?"),
                 ("fact", f"What hobby did {a} take up?"),
                 ("when", f"When did {a} start {p['hobby']}?"),
                 ("paraphrase", f"Which pastime has {a} been enjoying lately?"),
@@ -308,6 +314,7 @@ class Friends:
                 f"I had {p['food']} again tonight. I'm obsessed.",
             ], "follow": [f"{p['food'].capitalize()} is great, where do you get it?",
                           "You always order that!"], "qs": [
+                ("named", f"How often does {a} eat {p['food']}?"),
                 ("preference", f"What is {a}'s favourite food?"),
                 ("paraphrase", f"Which meal does {a} crave more than any other?"),
             ]},
@@ -316,6 +323,7 @@ class Friends:
                 f"Nothing relaxes me like {p['music']} on a Sunday afternoon.",
                 f"I made a new {p['music']} playlist, it's all I play in the car.",
             ], "follow": ["Send me the playlist!", f"I never got into {p['music']}."], "qs": [
+                ("named", f"When does {a} listen to {p['music']}?"),
                 ("preference", f"What kind of music does {a} like?"),
                 ("paraphrase", f"Which genre is on repeat for {a}?"),
             ]},
@@ -323,6 +331,7 @@ class Friends:
                 f"I'm rereading {p['author']}, still my favourite writer.",
                 f"Anything by {p['author']} and I'm happy for a whole weekend.",
             ], "follow": [f"I've never read {p['author']}, where should I start?"], "qs": [
+                ("named", f"What does {a} think of {p['author']}?"),
                 ("preference", f"Who is {a}'s favourite author?"),
                 ("paraphrase", f"Whose novels does {a} love most?"),
             ]},
@@ -330,6 +339,7 @@ class Friends:
                 f"I've swapped my usual for {p['drink']}, I have it every morning now.",
                 f"Can't start the day without a {p['drink']}.",
             ], "follow": [f"{p['drink'].capitalize()}? Interesting choice."], "qs": [
+                ("named", f"How often does {a} have {p['drink']}?"),
                 ("preference", f"What does {a} like to drink in the morning?"),
             ]},
             {"key": "allergy", "say": [
@@ -337,6 +347,7 @@ class Friends:
                 f"I had a bad reaction and found out I'm allergic to {p['allergy']}.",
             ], "follow": ["That's scary, glad you found out.", "Do you carry an EpiPen now?"],
              "qs": [
+                ("named", f"How did {a} learn about the {p['allergy']}?"),
                 ("fact", f"What is {a} allergic to?"),
                 ("when", f"When did {a} find out about the {p['allergy']} allergy?"),
                 ("paraphrase", f"What gives {a} a bad physical response?"),
@@ -345,6 +356,7 @@ class Friends:
                 f"I finally bought a car: {p['car']}. Picked it up {{when}}.",
                 f"We traded in the old hatchback for {p['car']}.",
             ], "follow": ["Road trip soon?", "How does it drive?"], "qs": [
+                ("named", f"What did {a} say about the {p['car'].split(' ', 1)[1]}?"),
                 ("fact", f"What car did {a} buy?"),
                 ("paraphrase", f"Which vehicle does {a} own now?"),
                 ("when", f"When did {a} pick up the new car?"),
@@ -353,6 +365,7 @@ class Friends:
                 f"I saw {p['band']} live {{when}}, best concert of my life.",
                 f"Got tickets to {p['band']} and the show was incredible.",
             ], "follow": [f"Jealous! I love {p['band']}.", "Was it loud?"], "qs": [
+                ("named", f"What did {a} think of the {p['band']} show?"),
                 ("fact", f"Which band did {a} see live?"),
                 ("when", f"When did {a} see {p['band']}?"),
             ]},
@@ -360,20 +373,26 @@ class Friends:
                 f"Just got back from {t[0]}, the food there was unreal.",
                 f"We spent five days in {t[0]} {{when}}, I didn't want to leave.",
             ], "follow": [f"{t[0]} is on my list!", "Did you take lots of photos?"], "qs": [
+                ("named", f"What did {a} enjoy in {t[0]}?"),
                 ("when", f"When did {a} go to {t[0]}?"),
             ]},
             {"key": "trip1", "say": [
                 f"I'm writing to you from {t[1]}! Work trip, but I sneaked in some sightseeing.",
                 f"Back from a long weekend in {t[1]}, my feet hurt from all the walking.",
-            ], "follow": [f"How was {t[1]}?"], "qs": [("when", f"When was {a} in {t[1]}?")]},
+            ], "follow": [f"How was {t[1]}?"], "qs": [
+                ("named", f"Why was {a} in {t[1]}?"),
+                ("when", f"When was {a} in {t[1]}?")]},
             {"key": "trip2", "say": [
                 f"Booked a last-minute escape to {t[2]}, flew out {{when}}.",
                 f"{t[2]} was gorgeous, we hiked every day.",
-            ], "follow": [f"{t[2]}? Lucky you."], "qs": []},
+            ], "follow": [f"{t[2]}? Lucky you."], "qs": [
+                ("named", f"What did {a} do in {t[2]}?"),
+            ]},
             {"key": "event", "say": [
                 f"I finished {p['event']} {{when}}! Slow, but I crossed the line.",
                 f"Did {p['event']} this weekend, my legs are still sore.",
             ], "follow": ["You're an athlete now!", "How long did you train?"], "qs": [
+                ("named", f"How did {a}'s {p['event'].split(' ', 1)[1]} go?"),
                 ("fact", f"What endurance event did {a} complete?"),
                 ("when", f"When did {a} do {p['event']}?"),
                 ("paraphrase", f"Which race did {a} take part in?"),
@@ -382,6 +401,7 @@ class Friends:
                 f"I broke my {p['injury'][0]}: I {p['injury'][1]} {{when}}.",
                 f"Bad news, I {p['injury'][1]} and my {p['injury'][0]} is fractured.",
             ], "follow": ["Oh no! Heal fast.", "Are you in a cast?"], "qs": [
+                ("named", f"How did {a} hurt their {p['injury'][0]}?"),
                 ("fact", f"What did {a} injure?"),
                 ("when", f"When did {a} break their {p['injury'][0]}?"),
                 ("paraphrase", f"Which bone did {a} hurt?"),
@@ -391,7 +411,9 @@ class Friends:
                 "I'm a bridesmaid-slash-best-person.",
                 f"{p['friend']} asked me to give a speech at the wedding, I'm nervous.",
             ], "follow": [f"{p['friend']} getting married, how lovely!", "Write the speech early!"],
-             "qs": [("fact", f"Whose wedding is {a} giving a speech at?")]},
+             "qs": [
+                ("named", f"What is happening with {a}'s friend {p['friend']}?"),
+                ("fact", f"Whose wedding is {a} giving a speech at?")]},
         ]
 
     def build(self, index: int) -> Conversation:
@@ -600,7 +622,8 @@ class Diary:
             ev(f"rest{i}", [f"Dinner at {rest} with {friend}, the {dish} was fantastic.",
                             f"Tried {rest} finally. Get the {dish}, trust me.",
                             f"{friend} took me to {rest} for my birthday, we shared the {dish}."],
-               [("fact", f"what did I eat at {rest}?")])
+               [("fact", f"what did I eat at {rest}?"),
+                ("named", f"who did I go to {rest} with?")])
         ev("boss", [f"New manager at work, {boss}, seems strict but fair.",
                     f"My boss {boss} gave me the Lisbon account, big responsibility."],
            [("fact", "what is my boss called?"),
@@ -617,10 +640,12 @@ class Diary:
         for i, book in enumerate(books):
             ev(f"book{i}", [f"Finished {book} last night, could not put it down.",
                             f"Started reading {book} on the train, slow start but lovely.",
-                            f"Book club pick this month is {book}."], [])
+                            f"Book club pick this month is {book}."],
+               [("named", f"what did I say about {book}?")])
         for i, film in enumerate(films):
             ev(f"film{i}", [f"Watched {film} with {kid}, we both cried a little.",
-                            f"Movie night: {film}. Still thinking about the ending."], [])
+                            f"Movie night: {film}. Still thinking about the ending."],
+               [("named", f"how did I find {film}?")])
         ev("car", [f"Bought {car} from a dealer out by the ring road.",
                    f"We finally replaced the old car with {car}."],
            [("fact", "what car did we buy?"),
@@ -629,6 +654,7 @@ class Diary:
         ev("gym", [f"Joined {gym}, the membership is cheaper than I expected.",
                    f"First spin class at {gym}, I could barely walk afterwards."],
            [("fact", "which gym did I join?"),
+            ("named", f"what did I think of {gym}?"),
             ("paraphrase", f"what {SYNONYMS['gym']} am I a member of?")])
         ev("kid", [f"My {kid_rel} {kid} got into the school orchestra, plays the cello!",
                    f"{kid} had a cello recital today, so proud."],

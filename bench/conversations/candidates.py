@@ -129,10 +129,25 @@ def candidate_methods() -> dict[str, Method]:
             return _convex(lists["kw"], lists["vec"], alpha, norm)[:10]
         return run
 
-    for a in (0.3, 0.5, 0.7):
-        out[f"convex a={a} max-norm"] = convex(a, "max")
+    for a in (0.3, 0.5):
         out[f"convex a={a} max-norm, vec w/o common"] = convex(a, "max", 0.2)
-    out["convex a=0.5 sat-norm"] = convex(0.5, "sat")
+
+    def absolute(a: float, adaptive: bool, share: float | None = 0.2) -> Method:
+        def run(ctx: dict, q: dict) -> list[str]:
+            lists = _lists(ctx, q, share)
+            kw, vec = dict(lists["kw"]), dict(lists["vec"])
+            floor = min(vec.values(), default=0.0)
+            w = a * min(max(kw.values(), default=0.0), 1.0) if adaptive else a
+            fused = {m: w * min(kw.get(m, 0.0), 1.5) + (1 - w) * vec.get(m, floor)
+                     for m in set(kw) | set(vec)}
+            return [m for m, _ in sorted(fused.items(), key=lambda kv: -kv[1])][:10]
+        return run
+
+    for a in (0.2, 0.3, 0.4, 0.5):
+        out[f"abs convex a={a}, vec w/o common"] = absolute(a, False)
+    for a in (0.3, 0.5, 0.7):
+        out[f"abs convex adaptive a={a}*best kw, vec w/o common"] = absolute(a, True)
+    out["abs convex a=0.3"] = absolute(0.3, False, None)
     _ = math
     _ = rrf
     return out

@@ -157,10 +157,10 @@ def baseline_methods() -> dict[str, Method]:
     def bm25(ctx: dict, q: dict) -> list[str]:
         return [m for m, _ in ctx["bm25"].search(q["question"], 10)]
 
-    def mode(name: str) -> Method:
+    def mode(name: str, floor: float | None = None) -> Method:
         def run(ctx: dict, q: dict) -> list[str]:
             return [h.memory.id for h in ctx["svc"].search(ctx["user"], q["question"], 10,
-                                                            mode=name)]
+                                                            mode=name, min_score=floor)]
         return run
 
     def rrf60(ctx: dict, q: dict) -> list[str]:
@@ -169,7 +169,8 @@ def baseline_methods() -> dict[str, Method]:
         return rrf([ctx["bm25"].search(q["question"], 100), vec])[:10]
 
     return {"plain BM25": bm25, "vector only": mode("vector"), "pai keyword only": mode("keyword"),
-            "plain RRF k=60 (BM25 + vector)": rrf60, "pai (hybrid)": mode("hybrid")}
+            "plain RRF k=60 (BM25 + vector)": rrf60, "pai (hybrid)": mode("hybrid"),
+            "pai (hybrid), no floor": mode("hybrid", 0.0)}
 
 
 def evaluate(name: str, methods: dict[str, Method], cli: int) -> dict[str, dict]:

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pai_cli.core import text
-from pai_cli.core.fusion import fuse
+from pai_cli.core import fusion, text, timeframe
 from pai_cli.errors import InputError, ModelMismatch, NotFound
 from pai_cli.ports import Cipher, Clock, Embedder, MemoryStore, Progress, VectorIndex
 from pai_cli.records import ImportRecord, Memory, SealedMemory, SearchHit
@@ -22,13 +21,19 @@ _IMPORT_NS = uuid.UUID("6f1d8c52-3b1e-4c59-9a63-2f0f3d1c7a10")
 class MemorySettings:
     ttl_days: float = 365.0
     default_category: str = "general"
-    candidates: int = 30
+    candidates: int = 50
     """How many vector candidates feed the fusion; more helps recall, costs time."""
-    keyword_candidates: int = 5
-    keyword_weight: float = 0.2
-    """Keyword evidence is a minority vote: on paraphrased questions (most of what people ask)
-    BM25's top hits are mostly wrong, while an exact rare word (a name, a code) still lifts
-    its memory. Measured on bench/quality; see the README's design notes."""
+    keyword_candidates: int = 50
+    """How many keyword candidates: as many as vector ones, since on questions that name
+    people, places and things keyword evidence is the strongest (README, design notes)."""
+    min_score: float = 0.01
+    """Below this relevance (0-1, a fitted probability: fusion.py) a memory is not recalled
+    at all. 0.01 drops the noise of an unrelated question and costs 1-3% of R@10 on
+    bench/conversations (README, design notes)."""
+    common_share: float = 0.2
+    """Words in more than this share of the memories (a speaker's name on every line of a
+    chat) are left out of the vector query: in an averaged embedding they pull every memory
+    that has them closer, whatever else it says."""
 
 
 def new_memory_id() -> str:
@@ -49,6 +54,7 @@ class MemoryService:
         cipher: Cipher,
         clock: Clock,
         settings: MemorySettings | None = None,
+        term_shares: Callable[[str, Sequence[str]], dict[str, float]] | None = None,
     ) -> None:
         self.store = store
         self.index = index
@@ -56,6 +62,10 @@ class MemoryService:
         self.cipher = cipher
         self.clock = clock
         self.settings = settings or MemorySettings()
+        self.term_shares = term_shares
+        """For blinded terms, the share of the user's memories holding each (where the
+        store knows it): handed in by the wiring, used to leave common words out of the
+        vector query."""
 
     # -- model bookkeeping -------------------------------------------------------------
     @property
@@ -263,40 +273,71 @@ class MemoryService:
     # -- search ------------------------------------------------------------------------
     def search(
         self, user_id: str, query: str, k: int = 5, category: str | None = None,
-        mode: str = "hybrid",
+        mode: str = "hybrid", min_score: float | None = None,
     ) -> list[SearchHit]:
+        """The k most relevant memories, best first.
+
+        In hybrid mode the score is a relevance in 0-1 (fusion.py) and memories under
+        min_score (default: the settings') are not returned at all; keyword and vector
+        modes return their own scores (keyword: BM25 scaled so that holding every query
+        term is ~1; vector: the cosine) and no floor unless one is given."""
         query = text.clean_text(query, "query")
         if k < 1:
             raise InputError("-n must be at least 1.")
+        if min_score is not None and not 0.0 <= min_score <= 1.0:
+            raise InputError("--min-score must be between 0 and 1.")
         cat = text.clean_category(category) if category else None
         self.check_model(user_id)
         now = self.clock()
         n = max(self.settings.candidates, k)
         keyword: list[tuple[str, float]] = []
         vector: list[tuple[str, float]] = []
-        if mode in ("hybrid", "keyword") and self.store.supports_keywords:
-            blinded = self.cipher.blind(user_id, dict.fromkeys(text.terms(query)))
-            if blinded:
-                kn = n if mode == "keyword" else self.settings.keyword_candidates
-                keyword = self.store.keyword_search(user_id, blinded, kn, cat, now)
+        qterms = list(dict.fromkeys(text.terms(query)))
+        blinded = self.cipher.blind(user_id, qterms) if self.store.supports_keywords else []
+        if mode in ("hybrid", "keyword") and blinded:
+            kn = max(self.settings.keyword_candidates, k)
+            keyword = self.store.keyword_search(user_id, blinded, kn, cat, now)
         if mode in ("hybrid", "vector"):
-            vec = self.embedder.embed([query])[0]
+            vec = self.embedder.embed([self._vector_query(user_id, query, qterms, blinded)])[0]
             vector = self.index.query(user_id, vec, n, cat)
-        fused = fuse(keyword, vector, n, keyword_weight=self.settings.keyword_weight)
-        hits: list[SearchHit] = []
-        # Rows gone since the index was written (forgotten, expired) simply do not come back.
-        for start in range(0, len(fused), k):
-            chunk = fused[start:start + k]
-            found = {s.id: s for s in self.store.get_many(user_id, [f.memory_id for f in chunk], now)}
-            for f in chunk:
-                s = found.get(f.memory_id)
-                if s is None or (cat and s.category != cat):
-                    continue
-                hits.append(SearchHit(self._open(s), f.score, f.keyword_rank, f.vector_rank,
-                                      f.vector_score))
-                if len(hits) == k:
-                    return hits
-        return hits
+        # Rows gone since the index was written (forgotten, expired) must not count, not
+        # even as the best cosine another candidate is measured against: one lookup of
+        # every candidate (no decryption) before scoring.
+        ids = list(dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]))
+        rows = {s.id: s for s in self.store.get_many(user_id, ids, now)
+                if not cat or s.category == cat}
+        keyword = [kv for kv in keyword if kv[0] in rows]
+        vector = [kv for kv in vector if kv[0] in rows]
+        if mode == "hybrid":
+            cands = fusion.candidates(keyword, vector)
+            period = timeframe.period(query, now)
+            if period is not None:
+                cands = fusion.with_time(cands, {m: r.created_at for m, r in rows.items()},
+                                         period)
+            floor = self.settings.min_score if min_score is None else min_score
+            ranked = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
+                      for f in fusion.fuse(cands) if f.score >= floor]
+        else:
+            floor = min_score or 0.0
+            own = keyword if mode == "keyword" else vector
+            ranked = [(mid, score, i if mode == "keyword" else None,
+                       i if mode == "vector" else None, score if mode == "vector" else None)
+                      for i, (mid, score) in enumerate(own, 1) if score >= floor]
+        return [SearchHit(self._open(rows[mid]), score, k_rank, v_rank, v_score)
+                for mid, score, k_rank, v_rank, v_score in ranked[:k]]
+
+    def _vector_query(self, user_id: str, query: str, qterms: list[str],
+                      blinded: list[str]) -> str:
+        """The query without the words most memories hold (settings.common_share)."""
+        if not blinded or self.term_shares is None:
+            return query
+        shares = self.term_shares(user_id, blinded)
+        common = {t for t, b in zip(qterms, blinded, strict=True)
+                  if shares.get(b, 0.0) > self.settings.common_share}
+        if not common:
+            return query
+        kept = [w for w in query.split() if not common.intersection(text.terms(w))]
+        return " ".join(kept) or query
 
     # -- import / export / reindex -----------------------------------------------------
     def export(self, user_id: str) -> Iterator[Memory]:
