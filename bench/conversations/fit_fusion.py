@@ -1,6 +1,7 @@
 """Fit the fusion's relevance model on every set, and show it generalises (leave one set out).
 
-    python bench/conversations/fit_fusion.py
+    python bench/conversations/fit_fusion.py                       # pai's features
+    python bench/conversations/fit_fusion.py keyword,cosine,both    # others (fusion.features)
 
 For each question, the candidates are what pai's search gathers (keyword and vector lists,
 DEPTH each); each candidate gets the features pai computes (fusion.features) and a label
@@ -32,17 +33,6 @@ DEPTH = 50
 
 
 FEATURES = fusion.FEATURES
-COMMON: float | None = None
-
-
-def drop_common(turns: list[dict], question: str, share: float) -> str:
-    df: dict[str, int] = {}
-    for t in turns:
-        for term in set(text.terms(t["content"])):
-            df[term] = df.get(term, 0) + 1
-    kept = [w for w in question.split()
-            if not any(df.get(t, 0) > share * len(turns) for t in text.terms(w))]
-    return " ".join(kept) or question
 
 
 def collect(name: str) -> list[dict]:
@@ -54,9 +44,10 @@ def collect(name: str) -> list[dict]:
     out = []
     for q in questions:
         user = q["conversation"]
-        blinded = svc.cipher.blind(user, dict.fromkeys(text.terms(q["question"])))
+        qterms = list(dict.fromkeys(text.terms(q["question"])))
+        blinded = svc.cipher.blind(user, qterms)
         kw = svc.store.keyword_search(user, blinded, DEPTH, None, now) if blinded else []
-        vq = drop_common(convs[user], q["question"], COMMON) if COMMON else q["question"]
+        vq = svc._vector_query(user, q["question"], qterms, blinded)  # as search() does
         vec = svc.index.query(user, svc.embedder.embed([vq])[0], DEPTH, None)
         created = {t["id"]: ts(t["created_at"]) for t in convs[user] if "created_at" in t}
         cands = fusion.with_time(fusion.candidates(kw, vec), created,
@@ -120,15 +111,12 @@ def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, i
 
 
 def main() -> None:
-    global FEATURES, COMMON
-    if len(sys.argv) > 1:
+    global FEATURES
+    if len(sys.argv) > 1:  # other features to try: see fusion.features
         FEATURES = tuple(sys.argv[1].split(","))
-    if len(sys.argv) > 2:
-        COMMON = float(sys.argv[2])
     data = {name: collect(name) for name in SETS}
     pooled = fit(list(data.values()))
-    print(f"features: {', '.join(FEATURES)}; vector query without words in more than "
-          f"{COMMON} of memories")
+    print(f"features: {', '.join(FEATURES)}")
     print(f"pooled fit: intercept {pooled[0]:+.3f}, "
           + ", ".join(f"{n} {b:+.3f}" for n, b in zip(FEATURES, pooled[1:], strict=True)))
     print(f"pai's RELEVANCE: {fusion.RELEVANCE}")
