@@ -46,6 +46,7 @@ class SqliteMemoryStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._last_df: tuple[tuple, dict[str, int]] = ((), {})
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.db.transaction()
@@ -177,6 +178,22 @@ class SqliteMemoryStore:
         # Locally every user's expired rows go at once: one indexed range delete.
         return self._delete_rows("expires_at IS NOT NULL AND expires_at <= ?", (now,))
 
+    def _doc_freq(self, terms: list[str]) -> dict[str, int]:
+        """How many rows hold each term. A search asks twice for the same terms (the vector
+        query's common words, then the keyword ranking): fts5vocab lookups cost ~1.5 ms at
+        1M, so the last answer is kept for the next lookup of the same terms, unless this
+        connection wrote in between (total_changes); keyword_search, the last asker in a
+        search, drops it, so another process's writes are seen by the next search."""
+        key = (*terms, self.db.conn.total_changes)
+        if self._last_df[0] == key:
+            return self._last_df[1]
+        marks = ",".join("?" * len(terms))
+        df = dict(self.db.execute(
+            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
+        ).fetchall())
+        self._last_df = (key, df)
+        return df
+
     def _discriminative(self, terms: list[str]) -> tuple[list[str], int, float]:
         """The query terms worth ranking by, the lowest rowid worth ranking, and the sum of
         every query term's IDF (what a memory holding each of them once would score).
@@ -188,10 +205,7 @@ class SqliteMemoryStore:
         memories this keeps keyword search to a few milliseconds; below 1,000 rows nothing
         is dropped."""
         n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
-        marks = ",".join("?" * len(terms))
-        df = dict(self.db.execute(
-            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
-        ).fetchall())
+        df = self._doc_freq(terms)
         if n < COMMON_TERM_MIN_ROWS:
             kept, lowest = [t for t in terms if df.get(t, 0) > 0], 0
         else:
@@ -234,10 +248,7 @@ class SqliteMemoryStore:
         if not terms:
             return {}
         n = self._user_rows(user_id)
-        marks = ",".join("?" * len(terms))
-        df = dict(self.db.execute(
-            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
-        ).fetchall())
+        df = self._doc_freq(terms)
         return {t: (df.get(t, 0) / n if n else 0.0) for t in terms if df.get(t, 0) >= MIN_COMMON}
 
     def keyword_search(
@@ -248,6 +259,7 @@ class SqliteMemoryStore:
         holding none 0, whatever the query: the fusion can weigh it against a cosine."""
         terms, lowest, idf_sum = (self._discriminative(list(dict.fromkeys(terms))) if terms
                                   else ([], 0, 0.0))
+        self._last_df = ((), {})
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
