@@ -26,6 +26,7 @@ _KEYS: dict[str, type] = {
     "conversation_ttl_days": float,
     "default_category": str,
     "recall_k": int,
+    "min_score": float,
     "output": str,
     "provider": str,
     "model": str,
@@ -135,6 +136,7 @@ class Settings:
     conversation_ttl_days: float = 7.0
     default_category: str = "general"
     recall_k: int = 5
+    min_score: float = 0.01
     output: str | None = None
     provider: str | None = None
     model: str | None = None
@@ -213,6 +215,8 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
         raise ConfigError(
             f"Unknown provider {data['provider']!r}: use one of {', '.join(PROVIDERS)}."
         )
+    if not 0.0 <= data.get("min_score", 0.0) <= 1.0:
+        raise ConfigError("Setting 'min_score' must be between 0 and 1.")
     for key in ("max_tokens", "context_tokens", "history_messages"):
         if key in data and data[key] < 1:
             raise ConfigError(f"Setting {key!r} must be at least 1.")

@@ -72,6 +72,11 @@ class MemoryStore(Transactional, Protocol):
         item); 0 where every write is one transaction. Returns how many were removed."""
         ...
 
+    def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
+        """For blinded terms, the share of the user's memories holding each, for the terms
+        common enough to matter; {} where the store keeps no keyword index."""
+        ...
+
     def keyword_search(
         self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float
     ) -> list[tuple[str, float]]:

@@ -188,5 +188,6 @@ def test_an_interrupted_reindex_is_refused_until_finished(pai_home: Path) -> Non
     r = pai("search", "passport")
     assert r.code == 3 and "reindex" in r.err
     assert pai("memory", "reindex").code == 0
-    hits = json.loads(pai("search", "passport note 29", "-n", "30", "--json").out)
+    hits = json.loads(pai("search", "passport note 29", "-n", "30", "--json",
+                          "--min-score", "0").out)
     assert len(hits) == 30

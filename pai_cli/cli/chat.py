@@ -30,7 +30,7 @@ def render_recall(out: Out, result: TurnResult) -> None:
         n = len(result.recalled)
         out.line(f"Recalled {n} {'memory' if n == 1 else 'memories'}:")
         for i, hit in enumerate(result.recalled, 1):
-            out.line(f"  {i}. [{hit.score:.4f}] ({hit.memory.category}) {hit.memory.content}")
+            out.line(f"  {i}. [{hit.score:.2f}] ({hit.memory.category}) {hit.memory.content}")
     else:
         out.line("Nothing relevant remembered yet.")
 

@@ -19,6 +19,10 @@ def search(
     mode: Annotated[
         str, typer.Option("--mode", help="hybrid (keyword + vector, fused), keyword or vector.")
     ] = "hybrid",
+    min_score: Annotated[float | None, typer.Option(
+        "--min-score", help="Leave out memories scoring under this (0-1; default: the "
+        "min_score setting, 0.01). Hybrid scores are the estimated chance a memory is relevant.",
+    )] = None,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
     """Search everything pai remembers.
@@ -27,5 +31,17 @@ def search(
     """
     if mode not in MODES:
         raise typer.BadParameter(f"use one of {', '.join(MODES)}.", param_hint="'--mode'")
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        raise typer.BadParameter("use a number from 0 to 1.", param_hint="'--min-score'")
     wiring, out, settings = setup(ctx, user, as_json, output)
-    out.hits(wiring.memories.search(settings.user, query, n, category, mode=mode))
+    hits = wiring.memories.search(settings.user, query, n, category, mode=mode,
+                                  min_score=min_score)
+    if not hits:
+        floor = min_score if min_score is not None else (
+            settings.min_score if mode == "hybrid" else 0.0)
+        if out.json:
+            out.emit([])
+        out.note("Nothing relevant: no memory matches this closely enough"
+                 + (f" (score >= {floor:g}; try --min-score 0)." if floor > 0 else "."))
+        return
+    out.hits(hits)

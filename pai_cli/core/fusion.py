@@ -1,13 +1,46 @@
-"""Reciprocal rank fusion of keyword and vector evidence."""
+"""Fusing keyword, vector and time evidence into one relevance in 0-1.
+
+Each candidate (from either list) gets evidence that means the same whatever the query:
+the keyword score as the store gives it (BM25 divided by the query terms' summed IDF: ~1
+when the memory holds every query term once, 0 when it holds none), the cosine similarity
+of its vector, how far that cosine is below the best candidate's, and whether the memory is
+from a period the question names ("in June 2024", "last summer"). A logistic model of these
+says how likely the memory is to be what was asked about. Its coefficients were fitted on
+the three evaluation sets in bench/ (bench/conversations/fit_fusion.py, each set weighing
+the same; fitting without a set changes its recall by at most 0.03, see the README's design
+notes), so the score is that probability and a floor under it means the same for any query.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-RRF_K = 10
-"""Cormack et al. (2009) use 60; on bench/quality a smaller constant, which trusts the top
-ranks more, beat 60 at every k (see README, design notes; vector-only still wins at k=1)."""
+FEATURES = ("keyword", "cosine", "cosine_gap", "in_period")
+RELEVANCE = (-4.492, 2.079, 7.188, 8.193, 2.722)
+"""Intercept, then one coefficient per FEATURES entry (bench/conversations/fit_fusion.py)."""
+KEYWORD_CAP = 1.5
+"""A memory repeating the query's words scores past 1; more of that says nothing more."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    memory_id: str
+    keyword_rank: int | None
+    keyword_score: float
+    vector_rank: int | None
+    vector_score: float | None
+    cosine: float
+    """The vector similarity, or for a memory the vector list missed the lowest similarity
+    in that list (it cannot be closer than that: the list holds the nearest)."""
+    best_cosine: float
+    best_keyword: float
+    in_period: float = 0.0
+    """1 when the question names a period (timeframe.period) and the memory is from it."""
+    newer: float = 0.0
+    """For a question about how things are now: 0 for the oldest candidate, 1 the newest
+    (measured as a feature, not used: see the README)."""
 
 
 @dataclass(frozen=True)
@@ -19,25 +52,73 @@ class Fused:
     vector_score: float | None
 
 
-def fuse(
-    keyword: Sequence[tuple[str, float]],
-    vector: Sequence[tuple[str, float]],
-    k: int,
-    keyword_weight: float = 1.0,
-    vector_weight: float = 1.0,
-) -> list[Fused]:
-    """Both lists best first. Ties break toward the better vector similarity, then the id."""
-    kw_rank = {mid: i + 1 for i, (mid, _) in enumerate(keyword)}
-    vec_rank = {mid: i + 1 for i, (mid, _) in enumerate(vector)}
-    vec_sim = dict(vector)
-    ids = list(dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]))
-    fused = []
-    for mid in ids:
-        score = 0.0
-        if mid in kw_rank:
-            score += keyword_weight / (RRF_K + kw_rank[mid])
-        if mid in vec_rank:
-            score += vector_weight / (RRF_K + vec_rank[mid])
-        fused.append(Fused(mid, score, kw_rank.get(mid), vec_rank.get(mid), vec_sim.get(mid)))
-    fused.sort(key=lambda f: (-f.score, -(f.vector_score or -2.0), f.memory_id))
-    return fused[:k]
+def candidates(
+    keyword: Sequence[tuple[str, float]], vector: Sequence[tuple[str, float]]
+) -> list[Candidate]:
+    """Both lists best first; every memory in either, once."""
+    kw = {mid: (i + 1, s) for i, (mid, s) in enumerate(keyword)}
+    vec = {mid: (i + 1, s) for i, (mid, s) in enumerate(vector)}
+    floor = min((s for _, s in vector), default=0.0)
+    best_cos = max((s for _, s in vector), default=0.0)
+    best_kw = max((s for _, s in keyword), default=0.0)
+    out = []
+    for mid in dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]):
+        k_rank, k_score = kw.get(mid, (None, 0.0))
+        v_rank, v_score = vec.get(mid, (None, None))
+        out.append(Candidate(mid, k_rank, k_score, v_rank, v_score,
+                             v_score if v_score is not None else floor, best_cos, best_kw))
+    return out
+
+
+def with_time(
+    cands: Sequence[Candidate], created_at: dict[str, float],
+    period: tuple[float, float] | None, current: bool = False,
+) -> list[Candidate]:
+    """The candidates with their time evidence, from the memories' dates."""
+    if not cands or (period is None and not current):
+        return list(cands)
+    dates = [created_at.get(c.memory_id) for c in cands]
+    known = [d for d in dates if d is not None]
+    lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
+    out = []
+    for c, d in zip(cands, dates, strict=True):
+        if d is None:
+            out.append(c)
+            continue
+        inside = float(period is not None and period[0] <= d < period[1])
+        newer = (d - lo) / (hi - lo) if current and hi > lo else 0.0
+        out.append(replace(c, in_period=inside, newer=newer))
+    return out
+
+
+def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]:
+    """The named features of a candidate. Beyond FEATURES, the ones measured and left out
+    (bench/conversations/fit_fusion.py takes their names)."""
+    kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
+    every = {
+        "keyword": kw,
+        "keyword_sq": kw * kw,
+        "cosine": c.cosine,
+        "cosine_gap": c.cosine - c.best_cosine,
+        "in_period": c.in_period,
+        "both": float(c.keyword_rank is not None and c.vector_rank is not None),
+        "keyword_share": kw / min(max(c.best_keyword, 1e-9), KEYWORD_CAP),
+        "keyword_rr": 1.0 / (5 + c.keyword_rank) if c.keyword_rank else 0.0,
+        "vector_rr": 1.0 / (5 + c.vector_rank) if c.vector_rank else 0.0,
+        "newer": c.newer,
+    }
+    return tuple(every[n] for n in names)
+
+
+def relevance(c: Candidate, model: Sequence[float] = RELEVANCE) -> float:
+    z = model[0] + sum(b * x for b, x in zip(model[1:], features(c), strict=True))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def fuse(cands: Sequence[Candidate], model: Sequence[float] = RELEVANCE) -> list[Fused]:
+    """Every candidate with its relevance, best first. Ties break toward the better cosine,
+    then the id."""
+    scored = [(relevance(c, model), c) for c in cands]
+    scored.sort(key=lambda sc: (-sc[0], -sc[1].cosine, sc[1].memory_id))
+    return [Fused(c.memory_id, s, c.keyword_rank, c.vector_rank, c.vector_score)
+            for s, c in scored]

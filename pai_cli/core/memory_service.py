@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pai_cli.core import text
+from pai_cli.core import fusion, text, timeframe
 from pai_cli.core.events import new_event_id, seal_event
-from pai_cli.core.fusion import fuse
 from pai_cli.errors import InputError, ModelMismatch, NotFound
 from pai_cli.ports import Cipher, Clock, Embedder, EventLog, MemoryStore, Progress, VectorIndex
 from pai_cli.records import (
@@ -31,13 +30,27 @@ _IMPORT_NS = uuid.UUID("6f1d8c52-3b1e-4c59-9a63-2f0f3d1c7a10")
 class MemorySettings:
     ttl_days: float = 365.0
     default_category: str = "general"
-    candidates: int = 30
+    candidates: int = 50
     """How many vector candidates feed the fusion; more helps recall, costs time."""
-    keyword_candidates: int = 5
-    keyword_weight: float = 0.2
-    """Keyword evidence is a minority vote: on paraphrased questions (most of what people ask)
-    BM25's top hits are mostly wrong, while an exact rare word (a name, a code) still lifts
-    its memory. Measured on bench/quality; see the README's design notes."""
+    keyword_candidates: int = 50
+    """How many keyword candidates: as many as vector ones, since on questions that name
+    people, places and things keyword evidence is the strongest (README, design notes)."""
+    min_score: float = 0.01
+    """Below this relevance (0-1, a fitted probability: fusion.py) a memory is not recalled
+    at all. 0.01 drops the noise of an unrelated question and costs 1-3% of R@10 on
+    bench/conversations (README, design notes)."""
+    common_share: float = 0.2
+    """Words in more than this share of the memories (a speaker's name on every line of a
+    chat) are left out of the vector query: in an averaged embedding they pull every memory
+    that has them closer, whatever else it says."""
+
+
+def _current(s: SealedMemory, as_of: float | None) -> bool:
+    """In a default search: active. With as_of: held at that time (Memory.held_at)."""
+    if as_of is None:
+        return s.status == ACTIVE
+    start = s.valid_from if s.valid_from is not None else s.created_at
+    return s.status != RETIRED and start <= as_of and (s.valid_to is None or s.valid_to > as_of)
 
 
 def new_memory_id() -> str:
@@ -349,47 +362,72 @@ class MemoryService:
     # -- search ------------------------------------------------------------------------
     def search(
         self, user_id: str, query: str, k: int = 5, category: str | None = None,
-        mode: str = "hybrid", as_of: float | None = None,
+        mode: str = "hybrid", min_score: float | None = None, as_of: float | None = None,
     ) -> list[SearchHit]:
-        """Best first. Only active memories, or with as_of, those that held at that time
-        (superseded ones included; see Memory.held_at)."""
+        """The k most relevant memories, best first: only active ones, or with as_of, those
+        that held at that time (superseded ones included; see Memory.held_at).
+
+        In hybrid mode the score is a relevance in 0-1 (fusion.py) and memories under
+        min_score (default: the settings') are not returned at all; keyword and vector
+        modes return their own scores (keyword: BM25 scaled so that holding every query
+        term is ~1; vector: the cosine) and no floor unless one is given."""
         query = text.clean_text(query, "query")
         if k < 1:
             raise InputError("-n must be at least 1.")
+        if min_score is not None and not 0.0 <= min_score <= 1.0:
+            raise InputError("--min-score must be between 0 and 1.")
         cat = text.clean_category(category) if category else None
         self.check_model(user_id)
         now = self.clock()
         n = max(self.settings.candidates, k)
         keyword: list[tuple[str, float]] = []
         vector: list[tuple[str, float]] = []
-        if mode in ("hybrid", "keyword") and self.store.supports_keywords:
-            blinded = self.cipher.blind(user_id, dict.fromkeys(text.terms(query)))
-            if blinded:
-                kn = n if mode == "keyword" else self.settings.keyword_candidates
-                keyword = self.store.keyword_search(user_id, blinded, kn, cat, now)
+        qterms = list(dict.fromkeys(text.terms(query)))
+        blinded = self.cipher.blind(user_id, qterms) if self.store.supports_keywords else []
+        if mode in ("hybrid", "keyword") and blinded:
+            kn = max(self.settings.keyword_candidates, k)
+            keyword = self.store.keyword_search(user_id, blinded, kn, cat, now)
         if mode in ("hybrid", "vector"):
-            vec = self.embedder.embed([query])[0]
+            vec = self.embedder.embed([self._vector_query(user_id, query, qterms, blinded)])[0]
             vector = self.index.query(user_id, vec, n, cat)
-        fused = fuse(keyword, vector, n, keyword_weight=self.settings.keyword_weight)
-        hits: list[SearchHit] = []
-        # Rows gone since the index was written (forgotten, expired) simply do not come back.
-        for start in range(0, len(fused), k):
-            chunk = fused[start:start + k]
-            found = {s.id: s for s in self.store.get_many(user_id, [f.memory_id for f in chunk], now)}
-            for f in chunk:
-                s = found.get(f.memory_id)
-                if s is None or (cat and s.category != cat):
-                    continue
-                if as_of is None and s.status != ACTIVE:
-                    continue  # superseded or retired: never decrypted for a default search
-                memory = self._open(s)
-                if not (memory.held_at(as_of) if as_of is not None else s.status == ACTIVE):
-                    continue
-                hits.append(SearchHit(memory, f.score, f.keyword_rank, f.vector_rank,
-                                      f.vector_score))
-                if len(hits) == k:
-                    return hits
-        return hits
+        # Rows gone since the index was written (forgotten, expired) must not count, not
+        # even as the best cosine another candidate is measured against: one lookup of
+        # every candidate (no decryption) before scoring.
+        ids = list(dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]))
+        rows = {s.id: s for s in self.store.get_many(user_id, ids, now)
+                if (not cat or s.category == cat) and _current(s, as_of)}
+        keyword = [kv for kv in keyword if kv[0] in rows]
+        vector = [kv for kv in vector if kv[0] in rows]
+        if mode == "hybrid":
+            cands = fusion.candidates(keyword, vector)
+            period = timeframe.period(query, now)
+            if period is not None:
+                cands = fusion.with_time(cands, {m: r.created_at for m, r in rows.items()},
+                                         period)
+            floor = self.settings.min_score if min_score is None else min_score
+            ranked = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
+                      for f in fusion.fuse(cands) if f.score >= floor]
+        else:
+            floor = min_score or 0.0
+            own = keyword if mode == "keyword" else vector
+            ranked = [(mid, score, i if mode == "keyword" else None,
+                       i if mode == "vector" else None, score if mode == "vector" else None)
+                      for i, (mid, score) in enumerate(own, 1) if score >= floor]
+        return [SearchHit(self._open(rows[mid]), score, k_rank, v_rank, v_score)
+                for mid, score, k_rank, v_rank, v_score in ranked[:k]]
+
+    def _vector_query(self, user_id: str, query: str, qterms: list[str],
+                      blinded: list[str]) -> str:
+        """The query without the words most memories hold (settings.common_share)."""
+        if not blinded:
+            return query
+        shares = self.store.term_shares(user_id, blinded)
+        common = {t for t, b in zip(qterms, blinded, strict=True)
+                  if shares.get(b, 0.0) > self.settings.common_share}
+        if not common:
+            return query
+        kept = [w for w in query.split() if not common.intersection(text.terms(w))]
+        return " ".join(kept) or query
 
     # -- import / export / reindex -----------------------------------------------------
     def export(self, user_id: str) -> Iterator[Memory]:

@@ -128,7 +128,8 @@ class Wiring:
             cipher=self.cipher,
             clock=self.clock,
             events=self.event_log,
-            settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category),
+            settings=MemorySettings(ttl_days=s.memory_ttl_days, default_category=s.default_category,
+                                    min_score=s.min_score),
             # Locally the vectors live in the store's SQLite file: one transaction for both.
             atomic_index=not self.is_aws,
         )

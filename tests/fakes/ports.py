@@ -170,6 +170,11 @@ class FakeMemoryStore:
     def sweep_orphans(self, user_id: str) -> int:
         return 0
 
+    def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
+        docs = [m.terms.split() for _, m in self._user_rows(user_id, 0.0)]
+        return {t: sum(t in d for d in docs) / len(docs) for t in dict.fromkeys(terms)
+                if docs and sum(t in d for d in docs) >= 2}
+
     def keyword_search(self, user_id: str, terms: Sequence[str], k: int, category: str | None,
                        now: float) -> list[tuple[str, float]]:
         """Okapi BM25 (k1 1.2, b 0.75, as FTS5) over the stored blinded terms."""

@@ -325,6 +325,9 @@ class DynamoMemoryStore:
     def count(self, user_id: str, now: float) -> int:
         return sum(1 for _ in self.iter_all(user_id, now))
 
+    def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
+        return {}  # no keyword index here (see the README's design notes)
+
     def keyword_search(self, user_id: str, terms: Sequence[str], k: int, category: str | None,
                        now: float) -> list[tuple[str, float]]:
         return []

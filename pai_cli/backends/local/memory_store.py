@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
@@ -17,10 +18,20 @@ _COLS = (
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 COMMON_TERM_MIN_ROWS = 1000
 COMMON_TERM_SHARE = 0.5
+MIN_COMMON = 30
+USER_COUNT_CAP = 20000
+"""term_shares leaves out terms fewer memories than this hold: in a handful of memories
+every word is "common", and none of them is."""
 POSTING_BUDGET = 3000
 """FTS5 scores every row a query term matches (~1.3 us a row here). Past this many postings
 the commonest terms are left out (they carry the least BM25 weight), and if the rarest alone
 is over it, only the newest rows that fit the budget are ranked."""
+
+
+def _idf(rows: int, df: int) -> float:
+    """FTS5's own IDF (ext/fts5/fts5_aux.c), so the sum matches the scores it returns."""
+    idf = math.log((rows - df + 0.5) / (df + 0.5))
+    return idf if idf > 0 else 1e-6
 
 
 def _row(r: tuple) -> SealedMemory:
@@ -38,6 +49,7 @@ class SqliteMemoryStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._last_df: tuple[tuple, dict[str, int]] = ((), {})
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.db.transaction()
@@ -185,8 +197,25 @@ class SqliteMemoryStore:
     def sweep_orphans(self, user_id: str) -> int:
         return 0  # every write is one SQLite transaction: nothing is ever left half-made
 
-    def _discriminative(self, terms: list[str]) -> tuple[list[str], int]:
-        """The query terms worth ranking by, and the lowest rowid worth ranking.
+    def _doc_freq(self, terms: list[str]) -> dict[str, int]:
+        """How many rows hold each term. A search asks twice for the same terms (the vector
+        query's common words, then the keyword ranking): fts5vocab lookups cost ~1.5 ms at
+        1M, so the last answer is kept for the next lookup of the same terms, unless this
+        connection wrote in between (total_changes); keyword_search, the last asker in a
+        search, drops it, so another process's writes are seen by the next search."""
+        key = (*terms, self.db.conn.total_changes)
+        if self._last_df[0] == key:
+            return self._last_df[1]
+        marks = ",".join("?" * len(terms))
+        df = dict(self.db.execute(
+            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
+        ).fetchall())
+        self._last_df = (key, df)
+        return df
+
+    def _discriminative(self, terms: list[str]) -> tuple[list[str], int, float]:
+        """The query terms worth ranking by, the lowest rowid worth ranking, and the sum of
+        every query term's IDF (what a memory holding each of them once would score).
 
         A term in more than half of the rows has (almost) no BM25 weight, yet an OR query
         scores every row it is in; past POSTING_BUDGET rows the commonest remaining terms go
@@ -195,26 +224,61 @@ class SqliteMemoryStore:
         memories this keeps keyword search to a few milliseconds; below 1,000 rows nothing
         is dropped."""
         n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
+        df = self._doc_freq(terms)
         if n < COMMON_TERM_MIN_ROWS:
-            return terms, 0
-        marks = ",".join("?" * len(terms))
-        df = dict(self.db.execute(
-            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
-        ).fetchall())
-        useful = sorted((df[t], t) for t in terms if 0 < df.get(t, 0) <= n * COMMON_TERM_SHARE)
-        kept, postings = [], 0
-        for count, term in useful:
-            if kept and postings + count > POSTING_BUDGET:
-                break
-            kept.append(term)
-            postings += count
-        lowest = n - int(n * POSTING_BUDGET / postings) if postings > POSTING_BUDGET else 0
-        return kept, lowest
+            kept, lowest = [t for t in terms if df.get(t, 0) > 0], 0
+        else:
+            useful = sorted((df[t], t) for t in terms
+                            if 0 < df.get(t, 0) <= n * COMMON_TERM_SHARE)
+            kept, postings = [], 0
+            for count, term in useful:
+                if kept and postings + count > POSTING_BUDGET:
+                    break
+                kept.append(term)
+                postings += count
+            lowest = n - int(n * POSTING_BUDGET / postings) if postings > POSTING_BUDGET else 0
+        # The scale counts every query term, kept or not: a term no memory holds is the
+        # most telling one, and a memory matching only the others is a partial match.
+        # FTS5 counts its rows itself; the highest rowid is that count less deletions, close
+        # enough for a scale and free (count(*) over FTS5 is a scan).
+        return kept, lowest, sum(_idf(max(n, 1), df.get(t, 0)) for t in terms)
+
+    def _user_rows(self, user_id: str) -> int:
+        """The user's row count, cheaply: counting a user's rows at 1M is ~45 ms, so a user
+        alone in the file (the usual case) gets the highest rowid, and a user sharing it
+        an exact count up to USER_COUNT_CAP, past which the highest rowid again (terms are
+        blinded per user, so their counts are the user's own: shares come out lower, never
+        higher)."""
+        n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
+        other = self.db.execute(
+            "SELECT 1 FROM memories INDEXED BY memories_user_id WHERE user_id < ? OR user_id > ? "
+            "LIMIT 1", (user_id, user_id)).fetchone()
+        if other is None:
+            return n
+        counted = self.db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM memories INDEXED BY memories_user_id "
+            "WHERE user_id = ? LIMIT ?)", (user_id, USER_COUNT_CAP + 1)).fetchone()[0]
+        return n if counted > USER_COUNT_CAP else counted
+
+    def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
+        """For blinded terms: the share of the user's memories holding each (terms fewer
+        than MIN_COMMON memories hold are left out)."""
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return {}
+        n = self._user_rows(user_id)
+        df = self._doc_freq(terms)
+        return {t: (df.get(t, 0) / n if n else 0.0) for t in terms if df.get(t, 0) >= MIN_COMMON}
 
     def keyword_search(
         self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float
     ) -> list[tuple[str, float]]:
-        terms, lowest = self._discriminative(list(dict.fromkeys(terms))) if terms else ([], 0)
+        """BM25 (FTS5's: k1 1.2, b 0.75) divided by the sum of the query terms' IDF, so a
+        memory holding every query term once, at average length, scores about 1 and one
+        holding none 0, whatever the query: the fusion can weigh it against a cosine."""
+        terms, lowest, idf_sum = (self._discriminative(list(dict.fromkeys(terms))) if terms
+                                  else ([], 0, 0.0))
+        self._last_df = ((), {})
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
@@ -232,7 +296,8 @@ class SqliteMemoryStore:
             params.append(category)
         sql += " ORDER BY f.rank LIMIT ?"
         params.append(k)
-        return [(r[0], float(r[1])) for r in self.db.execute(sql, params)]
+        scale = 1.0 / idf_sum if idf_sum > 0 else 1.0
+        return [(r[0], float(r[1]) * scale) for r in self.db.execute(sql, params)]
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -1,0 +1,251 @@
+"""Recall on the conversational sets (and bench/quality), per question kind.
+
+    python bench/conversations/evaluate.py                   # every set, baselines + pai
+    python bench/conversations/evaluate.py --sets friends    # one set
+    python bench/conversations/evaluate.py --candidates      # also the fusion candidates
+    python bench/conversations/evaluate.py --cli 40          # check `pai search` as a subprocess
+
+Runs as the held-out evaluation does: every turn of a conversation is imported as a memory
+(one pai user per conversation, with its date), then one search per question, k=10.
+R@k is the share of a question's evidence turns found in the top k (for a question with one
+evidence turn: found or not); any@k counts a question as found when any one of them is.
+In-process through MemoryService (the same code `pai search` runs); `--cli N` runs
+`pai search --json -n 10` as a new process for N questions per set and compares the ids.
+
+Baselines: plain BM25 over lowercased words (k1=1.2, b=0.75, the 20 lines below), vector
+only (pai's embedder), plain RRF (k=60) of those two, and pai's own search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+KS = (1, 5, 10)
+SETS = ("friends", "diary", "quality")
+
+
+# -- data ------------------------------------------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def load_set(name: str) -> tuple[dict[str, list[dict]], list[dict]]:
+    """(turns by conversation, questions with evidence ids and a kind)."""
+    if name == "quality":
+        q = ROOT / "bench" / "quality"
+        turns = read_jsonl(q / "memories.jsonl")
+        questions = [{"id": x["id"], "conversation": "quality", "question": x["question"],
+                      "evidence": x["relevant"],
+                      "kind": "paraphrase" if x["paraphrase"] else "shared-words"}
+                     for x in read_jsonl(q / "questions.jsonl")]
+        return {"quality": turns}, questions
+    folder = HERE / name
+    questions = read_jsonl(folder / "questions.jsonl")
+    convs = {p.stem: read_jsonl(p) for p in sorted(folder.glob(f"{name}-*.jsonl"))}
+    return convs, questions
+
+
+# -- plain BM25 baseline ---------------------------------------------------------------------
+_WORD = re.compile(r"\w+")
+
+
+class PlainBM25:
+    """Okapi BM25 over lowercased words, no stemming, no stopwords (the issue's baseline)."""
+
+    def __init__(self, ids: list[str], texts: list[str], k1: float = 1.2, b: float = 0.75):
+        self.ids, self.k1, self.b = ids, k1, b
+        self.docs = [Counter(_WORD.findall(t.lower())) for t in texts]
+        self.lens = [sum(d.values()) for d in self.docs]
+        self.avg = sum(self.lens) / max(len(self.lens), 1)
+        df: Counter[str] = Counter(w for d in self.docs for w in d)
+        n = len(self.docs)
+        self.idf = {w: math.log(1 + (n - c + 0.5) / (c + 0.5)) for w, c in df.items()}
+        self.post: dict[str, list[int]] = defaultdict(list)
+        for i, d in enumerate(self.docs):
+            for w in d:
+                self.post[w].append(i)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        scores: dict[int, float] = defaultdict(float)
+        for w in set(_WORD.findall(query.lower())):
+            for i in self.post.get(w, ()):
+                tf = self.docs[i][w]
+                norm = tf + self.k1 * (1 - self.b + self.b * self.lens[i] / self.avg)
+                scores[i] += self.idf[w] * tf * (self.k1 + 1) / norm
+        best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+        return [(self.ids[i], s) for i, s in best]
+
+
+def rrf(lists: list[list[tuple[str, float]]], k: int = 60) -> list[str]:
+    score: dict[str, float] = defaultdict(float)
+    for ranked in lists:
+        for rank, (mid, _) in enumerate(ranked, 1):
+            score[mid] += 1.0 / (k + rank)
+    return [m for m, _ in sorted(score.items(), key=lambda kv: -kv[1])]
+
+
+# -- scoring ---------------------------------------------------------------------------------
+class Tally:
+    def __init__(self) -> None:
+        self.n: Counter[str] = Counter()
+        self.r: dict[str, Counter[int]] = defaultdict(Counter)
+        self.any: dict[str, Counter[int]] = defaultdict(Counter)
+
+    def add(self, kind: str, ranked: list[str], evidence: list[str]) -> None:
+        ev = set(evidence)
+        for key in (kind, "all"):
+            self.n[key] += 1
+            for k in KS:
+                top = set(ranked[:k])
+                self.r[key][k] += len(ev & top) / len(ev)
+                self.any[key][k] += bool(ev & top)
+
+    def row(self, key: str = "all") -> dict[str, float]:
+        n = self.n[key] or 1
+        out = {f"R@{k}": round(self.r[key][k] / n, 3) for k in KS}
+        out.update({f"any@{k}": round(self.any[key][k] / n, 3) for k in KS})
+        out["n"] = self.n[key]
+        return out
+
+
+# -- running ---------------------------------------------------------------------------------
+Method = Callable[[dict, dict], list[str]]
+
+
+def build_home(convs: dict[str, list[dict]]):  # type: ignore[no-untyped-def]
+    os.environ["PAI_HOME"] = tempfile.mkdtemp(prefix="pai-conv-eval-")
+    os.environ.pop("PAI_CONFIG", None)
+    from pai_cli.config import load_settings
+    from pai_cli.core.importing import parse_line
+    from pai_cli.wiring import Wiring
+
+    wiring = Wiring(load_settings("eval"))
+    svc = wiring.memories
+    for user, turns in convs.items():
+        records = [parse_line(json.dumps(t).encode(), i, "general") for i, t in enumerate(turns, 1)]
+        svc.import_records(user, records, batch_size=2000)
+        svc.index.compact(user)
+    return wiring
+
+
+def contexts(wiring, convs: dict[str, list[dict]]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    out = {}
+    for user, turns in convs.items():
+        ids = [t["id"] for t in turns]
+        out[user] = {"user": user, "svc": wiring.memories,
+                     "bm25": PlainBM25(ids, [t["content"] for t in turns]),
+                     "turns": {t["id"]: t for t in turns}}
+    return out
+
+
+def baseline_methods() -> dict[str, Method]:
+    def bm25(ctx: dict, q: dict) -> list[str]:
+        return [m for m, _ in ctx["bm25"].search(q["question"], 10)]
+
+    def mode(name: str, floor: float | None = None) -> Method:
+        def run(ctx: dict, q: dict) -> list[str]:
+            return [h.memory.id for h in ctx["svc"].search(ctx["user"], q["question"], 10,
+                                                            mode=name, min_score=floor)]
+        return run
+
+    def rrf60(ctx: dict, q: dict) -> list[str]:
+        svc = ctx["svc"]
+        vec = svc.index.query(ctx["user"], svc.embedder.embed([q["question"]])[0], 100, None)
+        return rrf([ctx["bm25"].search(q["question"], 100), vec])[:10]
+
+    return {"plain BM25": bm25, "vector only": mode("vector"), "pai keyword only": mode("keyword"),
+            "plain RRF k=60 (BM25 + vector)": rrf60, "pai (hybrid)": mode("hybrid"),
+            "pai (hybrid), no floor": mode("hybrid", 0.0)}
+
+
+def evaluate(name: str, methods: dict[str, Method], cli: int) -> dict[str, dict]:
+    convs, questions = load_set(name)
+    t0 = time.perf_counter()
+    wiring = build_home(convs)
+    ctxs = contexts(wiring, convs)
+    print(f"[{name}] {sum(map(len, convs.values()))} turns in {len(convs)} conversations, "
+          f"{len(questions)} questions; imported in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)
+    tallies = {m: Tally() for m in methods}
+    for q in questions:
+        ctx = ctxs[q["conversation"]]
+        for m, fn in methods.items():
+            tallies[m].add(q["kind"], fn(ctx, q), q["evidence"])
+    if cli:
+        check_cli(wiring, ctxs, questions, cli)
+    kinds = sorted({q["kind"] for q in questions})
+    count = Counter(q["kind"] for q in questions)
+    print(f"\n## {name}: {len(questions)} questions ("
+          + ", ".join(f"{k} {count[k]}" for k in kinds) + ")")
+    print(f"{'method':40} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'any@10':>7}")
+    for m, t in tallies.items():
+        r = t.row()
+        print(f"{m:40} {r['R@1']:6.3f} {r['R@5']:6.3f} {r['R@10']:6.3f} {r['any@10']:7.3f}")
+    print("\nper kind, R@1 / R@5 / R@10 (n):")
+    print(f"{'method':40} " + " ".join(f"{k[:16]:>18}" for k in kinds))
+    for m, t in tallies.items():
+        cells = []
+        for k in kinds:
+            r = t.row(k)
+            cells.append(f"{r['R@1']:.2f}/{r['R@5']:.2f}/{r['R@10']:.2f}".rjust(18))
+        print(f"{m:40} " + " ".join(cells))
+    print(" " * 41 + " ".join(f"{'(' + str(t.n[k]) + ')':>18}" for k in kinds))
+    return {m: {"all": t.row(), **{k: t.row(k) for k in kinds}} for m, t in tallies.items()}
+
+
+def check_cli(wiring, ctxs: dict, questions: list[dict], n: int) -> None:  # type: ignore[no-untyped-def]
+    """`pai search --json -n 10` as a new process gives the same ids as the in-process run."""
+    step = max(1, len(questions) // n)
+    sample = questions[::step][:n]
+    same = 0
+    env = dict(os.environ)
+    for q in sample:
+        ctx = ctxs[q["conversation"]]
+        inproc = [h.memory.id for h in ctx["svc"].search(ctx["user"], q["question"], 10)]
+        out = subprocess.run(
+            [sys.executable, "-m", "pai_cli.cli.main", "search", q["question"], "--json",
+             "-n", "10", "--user", ctx["user"]],
+            capture_output=True, text=True, env=env, check=False)
+        ids = [h["id"] for h in json.loads(out.stdout or "[]")] if out.returncode == 0 else None
+        same += ids == inproc
+        if ids != inproc:
+            print(f"  cli differs on {q['id']}: rc={out.returncode} {out.stderr.strip()[:200]}",
+                  file=sys.stderr)
+    print(f"[cli] `pai search --json -n 10` as a subprocess: {same}/{len(sample)} questions "
+          "with the same ids as in-process", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sets", nargs="*", default=list(SETS), choices=SETS)
+    ap.add_argument("--candidates", action="store_true", help="also the fusion candidates")
+    ap.add_argument("--cli", type=int, default=0, metavar="N",
+                    help="check N questions per set through `pai search` as a subprocess")
+    args = ap.parse_args()
+    methods = baseline_methods()
+    if args.candidates:
+        from candidates import candidate_methods  # type: ignore[import-not-found]
+
+        methods.update(candidate_methods())
+    results = {name: evaluate(name, methods, args.cli) for name in args.sets}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()

@@ -1,0 +1,145 @@
+"""Fit the fusion's relevance model on every set, and show it generalises (leave one set out).
+
+    python bench/conversations/fit_fusion.py                       # pai's features
+    python bench/conversations/fit_fusion.py keyword,cosine,both    # others (fusion.features)
+
+For each question, the candidates are what pai's search gathers (keyword and vector lists,
+DEPTH each); each candidate gets the features pai computes (fusion.features) and a label
+(is it an evidence turn). A logistic regression over those features is fitted on the sets
+pooled (each set weighted equally), then once per set with that set left out; the table
+shows recall when ranking by each fit, so a figure that holds for the held-out set is the
+honest one. The pooled coefficients are the ones in pai_cli/core/fusion.py (RELEVANCE).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent.parent))
+
+from evaluate import KS, SETS, build_home, load_set  # noqa: E402
+
+from pai_cli.core import fusion, text, timeframe  # noqa: E402
+from pai_cli.core.importing import _timestamp as ts  # noqa: E402
+
+DEPTH = 50
+
+
+FEATURES = fusion.FEATURES
+
+
+def collect(name: str) -> list[dict]:
+    """Per question: candidate ids, their feature rows, and which are evidence."""
+    convs, questions = load_set(name)
+    wiring = build_home(convs)
+    svc = wiring.memories
+    now = time.time()
+    out = []
+    for q in questions:
+        user = q["conversation"]
+        qterms = list(dict.fromkeys(text.terms(q["question"])))
+        blinded = svc.cipher.blind(user, qterms)
+        kw = svc.store.keyword_search(user, blinded, DEPTH, None, now) if blinded else []
+        vq = svc._vector_query(user, q["question"], qterms, blinded)  # as search() does
+        vec = svc.index.query(user, svc.embedder.embed([vq])[0], DEPTH, None)
+        created = {t["id"]: ts(t["created_at"]) for t in convs[user] if "created_at" in t}
+        cands = fusion.with_time(fusion.candidates(kw, vec), created,
+                                 timeframe.period(q["question"], now),
+                                 timeframe.asks_current(q["question"]))
+        ids = [c.memory_id for c in cands]
+        x = np.array([fusion.features(c, FEATURES) for c in cands], dtype=np.float64)
+        y = np.array([m in set(q["evidence"]) for m in ids], dtype=np.float64)
+        out.append({"ids": ids, "x": x, "y": y, "evidence": q["evidence"], "kind": q["kind"]})
+    return out
+
+
+def fit(groups: list[list[dict]], l2: float = 1e-5, steps: int = 60) -> np.ndarray:
+    """Newton's method on weighted logistic loss; every set weighs the same in total."""
+    xs, ys, ws = [], [], []
+    for g in groups:
+        x = np.vstack([q["x"] for q in g if len(q["x"])])
+        y = np.concatenate([q["y"] for q in g if len(q["y"])])
+        xs.append(x)
+        ys.append(y)
+        ws.append(np.full(len(y), 1.0 / len(y)))
+    x = np.hstack([np.ones((sum(len(a) for a in xs), 1)), np.vstack(xs)])
+    y, w = np.concatenate(ys), np.concatenate(ws)
+    beta = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-x @ beta))
+        grad = x.T @ (w * (p - y)) + l2 * np.r_[0, beta[1:]]
+        hess = (x * (w * p * (1 - p))[:, None]).T @ x + l2 * np.diag(np.r_[0, np.ones(len(beta) - 1)])
+        beta -= np.linalg.solve(hess, grad)
+    return beta
+
+
+def recall(group: list[dict], beta: np.ndarray, kind: str | None = None) -> dict[str, float]:
+    found = {k: 0.0 for k in KS}
+    group = [q for q in group if kind is None or q["kind"] == kind]
+    for q in group:
+        if not len(q["ids"]):
+            continue
+        s = q["x"] @ beta[1:] + beta[0]
+        order = [q["ids"][i] for i in np.argsort(-s, kind="stable")]
+        ev = set(q["evidence"])
+        for k in KS:
+            found[k] += len(ev & set(order[:k])) / len(ev)
+    return {f"R@{k}": round(found[k] / len(group), 3) for k in KS}
+
+
+def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, int, float]]:
+    """Predicted probability vs the share of candidates that are evidence, by bin (top 10)."""
+    edges = [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01]
+    bins: list[list[float]] = [[] for _ in edges[:-1]]
+    for g in groups:
+        for q in g:
+            if not len(q["ids"]):
+                continue
+            p = 1 / (1 + np.exp(-(q["x"] @ beta[1:] + beta[0])))
+            for i in np.argsort(-p)[:10]:
+                b = next(j for j in range(len(edges) - 1) if p[i] < edges[j + 1])
+                bins[b].append(q["y"][i])
+    return [(f"{edges[j]:.2f}-{min(edges[j + 1], 1):.2f}", len(v), round(float(np.mean(v)), 3)
+             if v else 0.0) for j, v in enumerate(bins)]
+
+
+def main() -> None:
+    global FEATURES
+    if len(sys.argv) > 1:  # other features to try: see fusion.features
+        FEATURES = tuple(sys.argv[1].split(","))
+    data = {name: collect(name) for name in SETS}
+    pooled = fit(list(data.values()))
+    print(f"features: {', '.join(FEATURES)}")
+    print(f"pooled fit: intercept {pooled[0]:+.3f}, "
+          + ", ".join(f"{n} {b:+.3f}" for n, b in zip(FEATURES, pooled[1:], strict=True)))
+    print(f"pai's RELEVANCE: {fusion.RELEVANCE}")
+    print(f"\n{'set':10} {'fit':26} {'R@1':>6} {'R@5':>6} {'R@10':>6}")
+    report = {}
+    for name, group in data.items():
+        held = fit([g for n, g in data.items() if n != name])
+        fits = [("pooled (all sets)", pooled), (f"without {name}", held)]
+        if len(fusion.RELEVANCE) == len(pooled):
+            fits.append(("pai's RELEVANCE", np.array(fusion.RELEVANCE)))
+        for label, beta in fits:
+            r = recall(group, beta)
+            report[f"{name}/{label}"] = r
+            print(f"{name:10} {label:26} {r['R@1']:6.3f} {r['R@5']:6.3f} {r['R@10']:6.3f}  "
+                  + " ".join(f"{k} {recall(group, beta, k)['R@10']:.2f}"
+                             for k in sorted({q['kind'] for q in group})))
+    print("\ncalibration of pai's RELEVANCE over the top 10 of every question "
+          "(predicted range, candidates, share relevant):")
+    model = np.array(fusion.RELEVANCE) if len(fusion.RELEVANCE) == len(pooled) else pooled
+    for row in calibration(list(data.values()), model):
+        print(f"  {row[0]:>10} {row[1]:7d} {row[2]:6.3f}")
+    print(json.dumps({"pooled": [round(float(b), 3) for b in pooled], "recall": report}))
+
+
+if __name__ == "__main__":
+    main()

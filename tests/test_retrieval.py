@@ -1,0 +1,204 @@
+"""Search and recall: the fused relevance, its floor, time-aware questions, keyword scaling."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import pai
+
+from pai_cli.core import fusion, text, timeframe
+
+
+def add(content: str, *extra: str) -> str:
+    r = pai("memory", "add", content, "--json", *extra)
+    assert r.code == 0, r.err
+    return json.loads(r.out)["id"]
+
+
+def ts(day: str) -> float:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
+
+
+# -- the issue's example: two memories, recall-only chat -------------------------------------
+def test_recall_only_chat_leaves_out_the_unrelated_memory() -> None:
+    sister = add("My sister Ana moved to Lisbon last spring", "-c", "family")
+    allergy = add("Penicillin gives me hives", "-c", "health")
+    r = pai("chat", "-m", "where does my sibling live now?", "--json")
+    assert r.code == 0, r.err
+    recalled = {h["id"]: h["score"] for h in json.loads(r.out)["recalled"]}
+    assert sister in recalled
+    assert allergy not in recalled
+
+    # Unfloored, the allergy is there, far below: the scores tell the two apart. (The
+    # chat remembered the question itself too: it is a memory now, and matches itself.)
+    hits = json.loads(pai("search", "where does my sibling live now?", "--json",
+                          "--min-score", "0").out)
+    scores = {h["id"]: h["score"] for h in hits}
+    order = [h["id"] for h in hits]
+    assert order.index(sister) < order.index(allergy)
+    assert scores[allergy] < scores[sister] / 20
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+
+
+def test_search_says_nothing_relevant_instead_of_noise() -> None:
+    add("My sister Ana moved to Lisbon last spring")
+    add("Penicillin gives me hives")
+    r = pai("search", "what is the weather like on Mars?", "--json")
+    assert r.code == 0
+    assert json.loads(r.out) == []
+    assert "Nothing relevant" in r.err
+
+    r = pai("search", "what is the weather like on Mars?")
+    assert r.code == 0 and r.out == "" and "Nothing relevant" in r.err
+
+    r = pai("search", "what is the weather like on Mars?", "--json", "--min-score", "0")
+    assert len(json.loads(r.out)) == 2
+
+
+def test_min_score_flag_and_config_key(pai_home: Path) -> None:
+    lisbon = add("My sister Ana moved to Lisbon last spring")
+    add("Penicillin gives me hives")
+    assert pai("search", "Lisbon", "--min-score", "1.5").code == 2
+    assert pai("search", "Lisbon", "--min-score", "-0.1").code == 2
+
+    hits = json.loads(pai("search", "Lisbon", "--json").out)
+    assert [h["id"] for h in hits] == [lisbon]
+    assert hits[0]["score"] > 0.5  # the only memory holding the one query word
+
+    (pai_home / "config.toml").write_text("min_score = 0.99\n")
+    r = pai("search", "Lisbon", "--json")
+    assert r.code == 0 and json.loads(r.out) == []
+    (pai_home / "config.toml").write_text("min_score = 0\n")
+    assert len(json.loads(pai("search", "Lisbon", "--json").out)) == 2
+    (pai_home / "config.toml").write_text("min_score = 3\n")
+    r = pai("search", "Lisbon")
+    assert r.code == 3 and "min_score" in r.err
+
+
+def test_keyword_and_vector_modes_keep_their_own_scores() -> None:
+    mid = add("The allotment gate code is 1911")
+    kw = json.loads(pai("search", "allotment gate code", "--mode", "keyword", "--json").out)
+    assert [h["id"] for h in kw] == [mid]
+    assert kw[0]["score"] == pytest.approx(1.0, abs=0.3)  # every query term, once
+    vec = json.loads(pai("search", "allotment gate code", "--mode", "vector", "--json").out)
+    assert vec[0]["score"] == pytest.approx(vec[0]["vector_score"])
+
+
+# -- time ---------------------------------------------------------------------------------
+def test_a_question_naming_a_month_prefers_the_memory_from_it(tmp_path: Path) -> None:
+    lines = [
+        {"id": "m-june", "content": "Dinner at Casa Lumbre, the lamb tagine was fantastic.",
+         "created_at": "2024-06-12T19:00:00Z"},
+        {"id": "m-march", "content": "Dinner at Nonna Pia, the risotto was fantastic.",
+         "created_at": "2024-03-02T19:00:00Z"},
+        {"id": "m-oct", "content": "Dinner at The Salt Shed, the brisket was fantastic.",
+         "created_at": "2024-10-20T19:00:00Z"},
+    ]
+    path = tmp_path / "dinners.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert pai("memory", "import", str(path)).code == 0
+    for month, want in (("June 2024", "m-june"), ("March 2024", "m-march"),
+                        ("October 2024", "m-oct")):
+        hits = json.loads(pai("search", f"where did I have dinner in {month}?", "--json",
+                              "-n", "3", "--min-score", "0").out)
+        assert hits[0]["id"] == want, month
+
+
+def test_periods_named_in_questions() -> None:
+    now = ts("2025-03-15T12:00:00")
+    assert timeframe.period("which film did I watch in June 2024?", now) == (
+        ts("2024-06-01T00:00:00"), ts("2024-07-01T00:00:00"))
+    assert timeframe.period("what did I buy in december?", now) == (
+        ts("2024-12-01T00:00:00"), ts("2025-01-01T00:00:00"))  # the last December past
+    assert timeframe.period("where did we go last summer?", now) == (
+        ts("2024-06-01T00:00:00"), ts("2024-09-01T00:00:00"))
+    assert timeframe.period("what did I read in 2023?", now) == (
+        ts("2023-01-01T00:00:00"), ts("2024-01-01T00:00:00"))
+    assert timeframe.period("who did I meet yesterday?", now) == (
+        ts("2025-03-14T00:00:00"), ts("2025-03-15T00:00:00"))
+    assert timeframe.period("may I ask where my keys are?", now) is None
+    assert timeframe.period("where does my sister live?", now) is None
+    assert timeframe.asks_current("where does she live now?")
+    assert not timeframe.asks_current("where did she live?")
+
+
+# -- the fusion ---------------------------------------------------------------------------
+def test_relevance_is_a_probability_rising_with_each_kind_of_evidence() -> None:
+    def score(kw: float, cos: float, best: float = 0.5, period: float = 0.0) -> float:
+        c = fusion.Candidate("m", 1, kw, 1, cos, cos, best, kw, in_period=period)
+        return fusion.relevance(c)
+
+    assert 0.0 < score(0.0, 0.0) < 0.02
+    assert 0.9 < score(1.0, 0.8, best=0.8) < 1.0
+    assert score(0.5, 0.3) < score(0.9, 0.3) < score(0.9, 0.5)
+    assert score(0.5, 0.3, best=0.6) < score(0.5, 0.3, best=0.3)  # far below the best
+    assert score(0.2, 0.3, period=1.0) > score(0.2, 0.3)
+
+
+def test_candidates_bound_the_cosine_of_a_memory_the_vector_list_missed() -> None:
+    cands = fusion.candidates([("kw-only", 0.8), ("both", 0.4)],
+                              [("both", 0.6), ("vec-only", 0.2)])
+    by_id = {c.memory_id: c for c in cands}
+    assert [c.memory_id for c in cands] == ["kw-only", "both", "vec-only"]
+    assert by_id["kw-only"].cosine == 0.2 and by_id["kw-only"].vector_score is None
+    assert by_id["vec-only"].keyword_score == 0.0 and by_id["vec-only"].keyword_rank is None
+    assert by_id["both"].best_cosine == 0.6
+    ranked = fusion.fuse(cands)
+    assert ranked[0].memory_id == "both"
+    assert [f.score for f in ranked] == sorted((f.score for f in ranked), reverse=True)
+
+
+# -- the local home's parts -----------------------------------------------------------------
+def wiring_of(user: str = "alice"):  # type: ignore[no-untyped-def]
+    from pai_cli.config import load_settings
+    from pai_cli.wiring import Wiring
+
+    return Wiring(load_settings(user))
+
+
+def test_keyword_scores_are_scaled_by_the_query_terms_idf() -> None:
+    svc = wiring_of().memories
+    full = svc.add("alice", "The plumber Ortega fixed the boiler")
+    part = svc.add("alice", "The boiler is in the cellar")
+    for i in range(20):
+        svc.add("alice", f"Note {i} about the garden and the weather")
+
+    def scores(query: str) -> dict[str, float]:
+        blinded = svc.cipher.blind("alice", dict.fromkeys(text.terms(query)))
+        return dict(svc.store.keyword_search("alice", blinded, 10, None, time.time()))
+
+    both = scores("plumber Ortega boiler")
+    assert both[full.id] == pytest.approx(1.0, abs=0.25)
+    assert both[part.id] < 0.5 * both[full.id]
+    # A word no memory holds makes every match partial.
+    assert scores("plumber Ortega boiler invoice")[full.id] < 0.75 * both[full.id]
+
+
+def test_words_most_memories_hold_are_left_out_of_the_vector_query() -> None:
+    svc = wiring_of().memories
+    for i in range(60):
+        svc.add("alice", f"Bastian: thanks, talk soon ({i})")
+    svc.add("alice", "Yusuf: I bought a used Subaru Outback")
+    blinded = svc.cipher.blind("alice", text.terms("Which car did Bastian buy?"))
+    assert svc._vector_query("alice", "Which car did Bastian buy?",
+                             text.terms("Which car did Bastian buy?"), blinded) == \
+        "Which car did buy?"
+    # Few memories: nothing is "common".
+    other = wiring_of("bob").memories
+    other.add("bob", "Bastian: hello")
+    b = other.cipher.blind("bob", text.terms("Bastian car"))
+    assert other._vector_query("bob", "Bastian car", text.terms("Bastian car"), b) == \
+        "Bastian car"
+
+
+def test_a_forgotten_memory_is_no_yardstick_for_the_others() -> None:
+    svc = wiring_of().memories
+    gone = svc.add("alice", "the allotment gate code is 1911")
+    kept = svc.add("alice", "the allotment is plot 42")
+    svc.forget("alice", gone.id)
+    hits = svc.search("alice", "allotment gate code", 5)
+    assert [h.memory.id for h in hits] == [kept.id]
