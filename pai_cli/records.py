@@ -281,6 +281,12 @@ class TurnResult:
     interrupted: bool = False
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    redacted: list[str] = field(default_factory=list)
+    """What was taken out of the message before anything was stored (kinds of secret)."""
+    incognito: bool = False
+    exchange: list[ChatMessage] = field(default_factory=list)
+    """The history the prompt had, this message and the reply: an incognito session's
+    context for its next turn."""
     failure: Exception | None = field(default=None, repr=False, compare=False)
     """The error behind `error`, for callers that map it to an exit code or a status."""
 
@@ -297,6 +303,8 @@ class TurnResult:
             "interrupted": self.interrupted,
             "error": self.error,
             "notice": self.notice,
+            "redacted": self.redacted,
+            "incognito": self.incognito,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 

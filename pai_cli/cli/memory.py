@@ -12,6 +12,7 @@ import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.progress import progress_bar
+from pai_cli.core.redact import told
 from pai_cli.errors import InputError
 
 app = typer.Typer(
@@ -45,7 +46,10 @@ def add(
     wiring, out, _ = setup(ctx, user, as_json, output)
     if text == "-":
         text = _read_stdin()
+    text, redacted = wiring.memories.redact(text)
     memory = wiring.memories.add(wiring.settings.user, text, category, pinned=pin)
+    if redacted:
+        out.note(told(redacted) or "")
     if out.json:
         out.emit(memory.to_dict())
     else:
@@ -59,6 +63,8 @@ def list_(
     ctx: typer.Context,
     category: Annotated[str | None, typer.Option("--category", "-c", help="Only this category.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many, newest first.")] = 50,
+    all_: Annotated[bool, typer.Option(
+        "--all", "-a", help="Also superseded memories and those a model forgot.")] = False,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
     """List memories, newest first.
@@ -66,7 +72,8 @@ def list_(
     Example: pai memory list --category health --limit 10
     """
     wiring, out, _ = setup(ctx, user, as_json, output)
-    out.memories(wiring.memories.list(wiring.settings.user, category, limit))
+    out.memories(wiring.memories.list(wiring.settings.user, category, limit,
+                                      include_inactive=all_))
 
 
 @app.command("show")
@@ -271,3 +278,16 @@ def _read_stdin() -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"stdin is not valid UTF-8 (byte {e.start}): re-encode it as UTF-8.") from None
+
+
+def _register() -> None:
+    from pai_cli.cli import memory_history, memory_queue
+
+    app.command("history")(memory_history.history)
+    app.command("log")(memory_history.log)
+    app.command("undo")(memory_history.undo)
+    app.command("distill")(memory_queue.distill)
+    app.add_typer(memory_queue.queue_app, name="queue")
+
+
+_register()

@@ -5,16 +5,25 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pai_cli.core import text
 from pai_cli.core.jobs import REMEMBER, RememberJob
 from pai_cli.core.memory_service import DAY, MemoryService
 from pai_cli.core.prompt import Prompt, build_prompt
+from pai_cli.core.redact import redact
 from pai_cli.core.remember import MemoryWriter, WriterSettings
 from pai_cli.errors import DeadlineExceeded, InputError, ModelError, NotFound, PaiError
-from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
+from pai_cli.ports import (
+    ChatModel,
+    Cipher,
+    Clock,
+    ConversationStore,
+    SecretFinder,
+    UsageLog,
+    WorkQueue,
+)
 from pai_cli.pricing import estimate_cost
 from pai_cli.records import (
     ChatMessage,
@@ -57,6 +66,10 @@ class TurnHooks:
     deadline: float | None = None
     """A time.monotonic() value the reply must end by (the HTTP API's 30 s)."""
     deadline_message: str = "The reply did not finish in time: what arrived is stored."
+    incognito: bool = False
+    """Off the record: nothing of the turn is stored or remembered (recall still reads)."""
+    history: Sequence[ChatMessage] | None = None
+    """Off the record, the conversation so far (the caller keeps it: result.exchange)."""
 
 
 @dataclass
@@ -86,6 +99,7 @@ class ChatService:
         settings: ChatSettings | None = None,
         usage: UsageLog | None = None,
         writer: WriterSettings | None = None,
+        secrets: SecretFinder | None = None,
     ) -> None:
         self.memories = memories
         self.conversations = conversations
@@ -98,6 +112,7 @@ class ChatService:
         self._last_stored = 0.0
         self.writer = MemoryWriter(memories, conversations, queue, cipher, clock, model, usage,
                                    writer or WriterSettings())
+        self.secrets = secrets
         self.notices: list[str] = []
         """What the memory writer wants the user told (a conflict with a pinned memory)."""
 
@@ -172,14 +187,19 @@ class ChatService:
         return message_id
 
     def _prepare(
-        self, user_id: str, message: str, conversation_id: str | None = None
+        self, user_id: str, message: str, conversation_id: str | None = None,
+        hooks: TurnHooks | None = None,
     ) -> PreparedTurn:
         """Steps 1-3 of the turn: history and recall, store the message (with its memory
-        job, so nothing is lost whatever happens next), build the prompt."""
+        job, so nothing is lost whatever happens next), build the prompt. Off the record
+        (hooks.incognito) nothing is stored and the history is the caller's."""
         started = time.perf_counter()
-        content = text.clean_text(message, "message")
+        hooks = hooks or TurnHooks()
+        content, redacted = redact(text.clean_text(message, "message"), self.secrets)
         now = self.clock()
         def read_history() -> list[ChatMessage]:
+            if hooks.incognito:
+                return list(hooks.history or [])
             if not conversation_id or self.model is None:
                 return []
             return [ChatMessage(m.role, m.content)
@@ -202,9 +222,11 @@ class ChatService:
         prompt = None
         if self.model is not None:
             prompt = build_prompt(content, history, recalled, self.settings.context_tokens)
-        message_id = self._store(user_id, conversation_id, "user", content)
+        message_id = (f"msg-{uuid.uuid4()}" if hooks.incognito
+                      else self._store(user_id, conversation_id, "user", content))
         result = TurnResult(conversation_id=conversation_id, user_message_id=message_id,
-                            recalled=recalled)
+                            recalled=recalled, redacted=redacted, incognito=hooks.incognito,
+                            exchange=[*history, ChatMessage("user", content)])
         if self.model is None:
             result.notice = NO_MODEL
         else:
@@ -250,8 +272,10 @@ class ChatService:
         with self.conversations.transaction():  # one commit (one fsync) for reply + usage
             if reply:
                 result.reply = reply
-                result.reply_message_id = self._store(
-                    turn.user_id, result.conversation_id, "assistant", reply)
+                result.exchange.append(ChatMessage("assistant", reply))
+                if not result.incognito:
+                    result.reply_message_id = self._store(
+                        turn.user_id, result.conversation_id, "assistant", reply)
             if result.usage is not None and self.usage is not None and self.model is not None:
                 self.usage.record(turn.user_id, UsageRecord(
                     self.clock(), result.conversation_id, self.model.model_id,
@@ -276,7 +300,7 @@ class ChatService:
         deadline (in result.error and result.failure), a stop asked for or a Ctrl-C
         (result.interrupted). Any other exception is raised after that is stored."""
         hooks = hooks or TurnHooks()
-        prepared = self._prepare(user_id, message, conversation_id)
+        prepared = self._prepare(user_id, message, conversation_id, hooks)
         if hooks.on_recalled is not None:
             hooks.on_recalled(prepared.result)
         error: PaiError | None = None

@@ -43,8 +43,9 @@ extract durable facts about the user and the people, places, plans and things in
 and decide for each how it relates to what is already KNOWN.
 
 Rules:
-- Write each fact as one short, self-contained sentence in the third person ("The user's
-  sister Alice moved to Lisbon in March 2026."), with names, places and dates spelled out.
+- Write each fact as one short, self-contained sentence in the third person, with names,
+  places and dates spelled out (for example: "The user's colleague Priya leads the Leeds
+  office since May 2025.").
 - Only what the user said or clearly confirmed. Never the assistant's own claims or
   suggestions, never what the KNOWN list or the assistant merely repeats back.
 - Skip greetings, thanks, small talk, questions without facts, and requests addressed to the
@@ -246,14 +247,16 @@ def _content_terms(s: str) -> set[str]:
     return {t for t in text.terms(s) if t not in _NOT_CONTENT and not t.isdigit()}
 
 
-def grounded(fact: str, user_text: str, share: float = 0.5) -> bool:
-    """Enough of the fact's content words come from what the user said: a fact that only
-    the assistant's words (or the recalled memories it quoted) support is not the user's."""
+def grounded(fact: str, user_text: str, assistant_text: str = "") -> bool:
+    """The fact rests on what the user said: it shares content words with the user's
+    messages, and no more of them come only from the assistant's (its own claims, or the
+    recalled memories it quoted). Paraphrase is fine ("I moved to Porto" -> "lives in
+    Porto"); a fact the user never touched is not."""
     wanted = _content_terms(fact)
-    if not wanted:
-        return False
     said = _content_terms(user_text)
-    return len(wanted & said) >= share * len(wanted)
+    from_user = wanted & said
+    from_assistant = (wanted & _content_terms(assistant_text)) - said
+    return bool(from_user) and len(from_assistant) <= len(from_user)
 
 
 def _normal(s: str) -> str:
@@ -286,7 +289,7 @@ class Filtered:
 
 
 def filter_decisions(decisions: Sequence[Decision], user_text: str, known: Sequence[Memory],
-                     prompts: Sequence[str]) -> Filtered:
+                     prompts: Sequence[str], assistant_text: str = "") -> Filtered:
     """What the code, not the model, refuses to store (each reason tested on its own)."""
     kept, dropped = [], []
     remember_asked = bool(_REMEMBER.search(user_text))
@@ -299,7 +302,7 @@ def filter_decisions(decisions: Sequence[Decision], user_text: str, known: Seque
             reason = "chatter"
         elif quotes_prompt(d.text, prompts):
             reason = "restates a prompt"
-        elif not grounded(d.text, user_text):
+        elif not grounded(d.text, user_text, assistant_text):
             reason = "not said by the user"
         elif is_instruction(d.text) or (is_instruction(user_text) and not remember_asked):
             reason = "an instruction to the assistant"

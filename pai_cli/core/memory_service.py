@@ -9,8 +9,18 @@ from typing import Any
 
 from pai_cli.core import fusion, text, timeframe
 from pai_cli.core.events import new_event_id, seal_event
+from pai_cli.core.redact import redact
 from pai_cli.errors import InputError, ModelMismatch, NotFound
-from pai_cli.ports import Cipher, Clock, Embedder, EventLog, MemoryStore, Progress, VectorIndex
+from pai_cli.ports import (
+    Cipher,
+    Clock,
+    Embedder,
+    EventLog,
+    MemoryStore,
+    Progress,
+    SecretFinder,
+    VectorIndex,
+)
 from pai_cli.records import (
     ACTIVE,
     RETIRED,
@@ -73,6 +83,7 @@ class MemoryService:
         events: EventLog,
         settings: MemorySettings | None = None,
         atomic_index: bool = False,
+        secrets: SecretFinder | None = None,
     ) -> None:
         """atomic_index: the wiring says whether this store and this index commit in one
         transaction (the local home); where they do not, writes index every id again and
@@ -85,6 +96,7 @@ class MemoryService:
         self.events = events
         self.settings = settings or MemorySettings()
         self.atomic_index = atomic_index
+        self.secrets = secrets
 
     # -- model bookkeeping -------------------------------------------------------------
     @property
@@ -193,6 +205,10 @@ class MemoryService:
                            self.clock() if at is None else at, batch, tuple(sources), model,
                            before, after, detail or {})
 
+    def redact(self, content: str) -> tuple[str, list[str]]:
+        """The text without its secrets, and what was taken out (see core/redact.py)."""
+        return redact(content, self.secrets)
+
     # -- commands ----------------------------------------------------------------------
     def add(
         self,
@@ -215,7 +231,7 @@ class MemoryService:
         model: str | None = None,
         event_id: str | None = None,
     ) -> Memory:
-        content = text.clean_text(content, "memory")
+        content, _ = self.redact(text.clean_text(content, "memory"))
         now = self.clock()
         memory = Memory(
             id=memory_id or new_memory_id(),
@@ -283,7 +299,7 @@ class MemoryService:
         moved = new.content != old.content or new.category != old.category
         vector = self.embedder.embed([new.content])[0] if moved else None
         fields = ("status", "category", "importance", "valid_from", "valid_to",
-                  "superseded_by", "pinned", "conflicts_with", "processed")
+                  "superseded_by", "pinned", "expires_at", "conflicts_with", "processed")
         changes = {f: [getattr(old, f), getattr(new, f)] for f in fields
                    if getattr(old, f) != getattr(new, f)}
         event = self.event(new, kind, actor, batch=batch, sources=sources, model=model,
@@ -302,7 +318,7 @@ class MemoryService:
 
     def edit(self, user_id: str, id_or_prefix: str, content: str, actor: str = "user",
              batch: str | None = None) -> Memory:
-        content = text.clean_text(content, "memory")
+        content, _ = self.redact(text.clean_text(content, "memory"))
         old = self.get(user_id, id_or_prefix)
         now = self.clock()
         return self.change(old, replace(old, content=content, updated_at=now), "updated",

@@ -210,7 +210,8 @@ class MemoryWriter:
                 estimate_cost(self.model.model_id, usage.input_tokens, usage.output_tokens),
                 purpose="memory"))
         decisions = parse_decisions("".join(parts), len(known), self.settings.categories)
-        filtered = filter_decisions(decisions, user_text, known, [system, prompt])
+        assistant_text = "\n".join(m.content for m in exchange.new if m.role == "assistant")
+        filtered = filter_decisions(decisions, user_text, known, [system], assistant_text)
         return filtered.kept, known, [f"{d.text!r}: {why}" for d, why in filtered.dropped]
 
     def _distill(self, exchange: Exchange, report: WriteReport, done: int | None = None,

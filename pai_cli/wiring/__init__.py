@@ -132,7 +132,14 @@ class Wiring:
                                     min_score=s.min_score),
             # Locally the vectors live in the store's SQLite file: one transaction for both.
             atomic_index=not self.is_aws,
+            secrets=self.secrets,
         )
+
+    @cached_property
+    def secrets(self) -> Any:
+        from pai_cli.backends.secrets import SecretScanner
+
+        return SecretScanner()
 
     def _aws_memory_parts(self) -> tuple[Any, Any]:
         from pai_cli.backends.aws.memory_store import DynamoMemoryStore
@@ -170,6 +177,12 @@ class Wiring:
         from pai_cli.backends.local.conversation_store import SqliteConversationStore
 
         return SqliteConversationStore(self.db)
+
+    @cached_property
+    def history(self) -> Any:
+        from pai_cli.core.history import HistoryService
+
+        return HistoryService(self.memories)
 
     @cached_property
     def event_log(self) -> Any:
@@ -221,6 +234,7 @@ class Wiring:
             ),
             usage=self.usage_log,
             writer=self.writer_settings,
+            secrets=self.secrets,
         )
 
     @property

@@ -17,6 +17,7 @@ from fakes.ports import (
     FakeUsageLog,
     FakeVectorIndex,
 )
+from pai_cli.backends.secrets import SecretScanner
 from pai_cli.core.chat import ChatService, ChatSettings
 from pai_cli.core.memory_service import MemoryService, MemorySettings
 
@@ -30,6 +31,8 @@ class FakeHome:
     is what a test checks."""
     chat_settings: ChatSettings = field(default_factory=ChatSettings)
     memory_settings: MemorySettings = field(default_factory=MemorySettings)
+    secrets: Any = field(default_factory=SecretScanner)
+    """The real detector: pure computation, and what the redaction tests are about."""
 
     def __post_init__(self) -> None:
         self.db = FakeDb()
@@ -38,12 +41,14 @@ class FakeHome:
         self.events = FakeEventLog(self.db)
         self.memories = MemoryService(
             FakeMemoryStore(self.db), FakeVectorIndex(self.db), self.embedder, self.cipher,
-            self.clock, self.events, self.memory_settings, atomic_index=True)
+            self.clock, self.events, self.memory_settings, atomic_index=True,
+            secrets=self.secrets)
         self.queue = FakeQueue(self.db)
         self.usage = FakeUsageLog(self.db)
         self.conversations = FakeConversationStore(self.db)
         self.chat = ChatService(self.memories, self.conversations, self.queue, self.cipher,
-                                self.clock, self.model, self.chat_settings, self.usage)
+                                self.clock, self.model, self.chat_settings, self.usage,
+                                secrets=self.secrets)
 
     def close(self) -> None:
         """Nothing to release: the home lives in memory."""
