@@ -119,7 +119,7 @@ def drive_repl(w: Wiring, keys: str, conversation: str | None = None) -> tuple[l
     said: list[str] = []
     rendered: list[str] = []
 
-    def do_turn(text: str, current: str) -> None:
+    def do_turn(text: str, current: str, incognito: bool = False) -> None:
         result = w.chat.turn("alice", text, current)
         rendered.extend(h.memory.content for h in result.recalled)
         w.chat.remember_pending("alice")

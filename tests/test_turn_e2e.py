@@ -233,7 +233,7 @@ def test_repl_with_a_model_streams_and_answers_usage(openai_env) -> None:
         said: list[str] = []
         turns = []
 
-        def do_turn(text: str, current: str) -> None:
+        def do_turn(text: str, current: str, incognito: bool = False) -> None:
             turns.append(run_turn(w.chat, out, "alice", text, current))
 
         with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
+from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, run_of, setup
 from pai_cli.cli.output import Out
 from pai_cli.cli.printer import make_printer
 from pai_cli.config import PROVIDERS, ModelChoice
 from pai_cli.core.chat import ChatService, TurnHooks
+from pai_cli.core.redact import told
 from pai_cli.errors import InputError, PaiError
-from pai_cli.records import TurnResult
+from pai_cli.records import ChatMessage, TurnResult
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model id (also PAI_MODEL).")]
 ProviderOpt = Annotated[
@@ -38,11 +39,19 @@ def render_recall(out: Out, result: TurnResult) -> None:
 def run_turn(
     chat_service: ChatService, out: Out, user_id: str, message: str,
     conversation_id: str | None, quiet_notice: bool = False,
+    incognito: bool = False, history: list[ChatMessage] | None = None,
 ) -> TurnResult:
     """One turn on a terminal or a pipe. A model error is raised after everything that
     arrived is stored; Ctrl-C stops the reply and keeps what arrived."""
+    def tell_redacted(result: TurnResult) -> None:
+        note = told(result.redacted)
+        if note:
+            out.note(f"pai: {note}")
+
     if chat_service.model is None:
-        result = chat_service.turn(user_id, message, conversation_id)
+        result = chat_service.turn(user_id, message, conversation_id,
+                                   TurnHooks(incognito=incognito, history=history))
+        tell_redacted(result)
         if out.json:
             out.emit(result.to_dict())
         else:
@@ -52,6 +61,7 @@ def run_turn(
         return result
 
     def show_recalled(prepared: TurnResult) -> None:
+        tell_redacted(prepared)
         if not out.json and prepared.recalled:
             out.note(f"(recalled {len(prepared.recalled)}: "
                      + ", ".join(h.memory.id[:12] for h in prepared.recalled) + ")")
@@ -59,7 +69,8 @@ def run_turn(
     printer = make_printer(out.mode, out.stdout, out.color)
     try:
         result = chat_service.turn(user_id, message, conversation_id, TurnHooks(
-            on_text=printer.feed, on_recalled=show_recalled))
+            on_text=printer.feed, on_recalled=show_recalled, incognito=incognito,
+            history=history))
     finally:
         printer.close()
     if out.json:
@@ -82,6 +93,8 @@ def chat(
     conversation: Annotated[
         str | None, typer.Option("--conversation", help="Continue this conversation id.")
     ] = None,
+    incognito: Annotated[bool, typer.Option(
+        "--incognito", help="Off the record: nothing is stored or remembered.")] = False,
     model: ModelOpt = None, provider: ProviderOpt = None,
     profile: ProfileOpt = None, region: RegionOpt = None,
     user: UserOpt = None, as_json: JsonOpt = False, output: OutputOpt = None,
@@ -90,13 +103,12 @@ def chat(
 
     Examples: pai chat | pai chat -m "I moved to Porto" | echo "hi" | pai chat --json
     """
+    choice = ModelChoice(provider, model, profile, region)
     if provider and provider not in PROVIDERS:
         raise InputError(f"Unknown --provider {provider!r}: use {', '.join(PROVIDERS)}.")
-    wiring, out, settings = setup(ctx, user, as_json, output,
-                                  ModelChoice(provider, model, profile, region))
+    wiring, out, settings = setup(ctx, user, as_json, output, choice)
     chat_service = wiring.chat
     user_id = settings.user
-    chat_service.remember_pending(user_id)  # what a crash or Ctrl-C left in the queue
     wiring.purge_expired()
     for notice in wiring.notices:  # where the key is, which model: before any output
         out.note(f"pai: {notice}")
@@ -114,30 +126,50 @@ def chat(
             raise InputError(f"stdin is not valid UTF-8 (byte {e.start}): re-encode it.") from None
     if message is not None:
         try:
-            run_turn(chat_service, out, user_id, message, conversation_id)
+            run_turn(chat_service, out, user_id, message, conversation_id, incognito=incognito)
         finally:
-            chat_service.remember_pending(user_id)  # after the reply, whatever happened
+            # After the reply (and whatever a crash left queued before), whatever happened.
+            chat_service.remember_pending(user_id)
+            for notice in chat_service.notices:
+                out.note(notice)
             wiring.memories.maintain(user_id)
         return
+    from pai_cli.cli.background import BackgroundWriter
     from pai_cli.cli.repl import run_repl
 
     turns: list[TurnResult] = []
+    off_record: list[ChatMessage] = []
+    writer = BackgroundWriter(lambda: run_of(ctx).open(user, choice), user_id)
+    writer.kick()  # what a crash or Ctrl-C left in the queue
 
-    def one_turn(text: str, current: str) -> None:
+    def one_turn(text: str, current: str, incognito: bool) -> None:
         # In the REPL the recall-only notice is said once, not after every message.
         try:
             result = run_turn(chat_service, out, user_id, text, current,
-                              quiet_notice=bool(turns))
+                              quiet_notice=bool(turns), incognito=incognito,
+                              history=off_record if incognito else None)
             turns.append(result)
+            if incognito:
+                off_record[:] = result.exchange[-chat_service.settings.history_messages:]
         finally:
-            chat_service.remember_pending(user_id)
+            if not incognito:
+                writer.kick()
             wiring.memories.maintain(user_id)
+
+    def notices() -> None:
+        for notice in writer.take_notices():
+            out.note(notice)
 
     run_repl(
         conversation_id,
         wiring.input_history(user_id),
         do_turn=one_turn, say=out.note, usage=lambda: usage_summary(turns),
+        incognito=incognito, before_prompt=notices,
     )
+    if not writer.wait(0.5):
+        out.note("pai: writing the last exchange to memory...")
+        writer.wait(chat_service.settings.memory_wait_s)
+    notices()
 
 
 def usage_summary(turns: list[TurnResult]) -> str:

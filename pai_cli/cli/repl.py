@@ -16,6 +16,7 @@ from pai_cli.errors import PaiError
 HELP = """Type a message and press Enter. Esc then Enter inserts a newline.
   /new      start a new conversation
   /id       show the current conversation id
+  /incognito  off the record on/off: turns are neither stored nor remembered
   /usage    token use and estimated cost of this session
   /help     this help
   exit      leave (or Ctrl-D); Ctrl-C clears the line or stops a reply"""
@@ -53,13 +54,16 @@ def _bindings() -> KeyBindings:
 def run_repl(
     conversation_id: str | None,
     history: InputStore,
-    do_turn: Callable[[str, str], None],
+    do_turn: Callable[[str, str, bool], None],
     say: Callable[[str], None],
     usage: Callable[[], str] = lambda: "No token usage recorded.",
     pt_input: Any = None,
     pt_output: Any = None,
+    incognito: bool = False,
+    before_prompt: Callable[[], None] = lambda: None,
 ) -> str:
-    """Returns the conversation id the session ended in."""
+    """Returns the conversation id the session ended in. do_turn(text, conversation id,
+    incognito); before_prompt runs before each prompt (notices from the memory writer)."""
     session: PromptSession[str] = PromptSession(
         history=StoredHistory(history),
         auto_suggest=AutoSuggestFromHistory(),
@@ -69,9 +73,12 @@ def run_repl(
     )
     current = conversation_id or new_conversation_id()
     say(f"pai chat: conversation {current}. Type /help for help, exit to leave.")
+    if incognito:
+        say("Off the record: nothing you say is stored or remembered (/incognito to stop).")
     while True:
+        before_prompt()
         try:
-            line = session.prompt("you> ")
+            line = session.prompt("you (off the record)> " if incognito else "you> ")
         except KeyboardInterrupt:
             continue
         except EOFError:
@@ -94,11 +101,16 @@ def run_repl(
         if text == "/usage":
             say(usage())
             continue
+        if text == "/incognito":
+            incognito = not incognito
+            say("Off the record: nothing you say is stored or remembered." if incognito
+                else "Back on the record: turns are stored and remembered again.")
+            continue
         if text.startswith("/") and " " not in text:
             say(f"Unknown command {text}: type /help.")
             continue
         try:
-            do_turn(line, current)
+            do_turn(line, current, incognito)
         except PaiError as e:
             say(f"error: {e.message}")
         except Exception as e:  # noqa: BLE001 - one failed turn must not end the session

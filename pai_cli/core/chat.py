@@ -51,6 +51,9 @@ class ChatSettings:
     history_messages: int = 20
     context_tokens: int = 12000
     max_tokens: int = 2048
+    memory_wait_s: float = 30.0
+    """How long leaving the REPL waits for the last exchange to be written to memory (what
+    is not written by then stays queued for the next run)."""
 
 
 @dataclass(frozen=True)
