@@ -180,6 +180,36 @@ def test_port_edges_every_home_agrees_on(wiring: Wiring, clock: Clock) -> None:
     assert len(convs.conversations("bob", now, 10)) == 1
 
 
+def test_a_memory_life_and_its_undo_on_every_home(wiring: Wiring, clock: Clock) -> None:
+    """Superseded state and events live in each home's own store (SQLite, DynamoDB)."""
+    from pai_cli.core.history import HistoryService
+
+    svc = wiring.memories
+    hist = HistoryService(svc)
+    old = svc.add("alice", "The user lives in Lisbon", "fact", pinned=False, origin="extraction",
+                  actor="extraction", batch="bat-0")
+    clock.now += DAY
+    new = svc.add("alice", "The user lives in Porto", "fact", pinned=False,
+                  origin="extraction", actor="extraction", batch="bat-1")
+    svc.change(old, replace(old, status="superseded", superseded_by=new.id,
+                            valid_to=clock.now), "superseded", "extraction", batch="bat-1")
+    assert [m.id for m in svc.list("alice")] == [new.id]
+    assert {m.id for m in svc.list("alice", include_inactive=True)} == {old.id, new.id}
+    assert [h.memory.id for h in svc.search("alice", "where does the user live", 5,
+                                             min_score=0.0)] == [new.id]
+    held = svc.search("alice", "where does the user live", 5, min_score=0.0,
+                      as_of=clock.now - DAY / 2)
+    assert [h.memory.id for h in held] == [old.id]
+    events = hist.history("alice", old.id)[1]
+    assert [e.kind for e in events] == ["created", "superseded"]
+    assert events[0].after == "The user lives in Lisbon"  # sealed and opened again
+    hist.undo("alice", events[1].id)  # the batch: Lisbon back, Porto retired
+    assert [m.content for m in svc.list("alice")] == ["The user lives in Lisbon"]
+    assert hist.log("bob", 0) == []
+    svc.forget("alice", old.id)
+    assert all(e.before is None and e.after is None for e in hist.history("alice", old.id)[1])
+
+
 # -- what only the AWS home can show --------------------------------------------------------
 SECRET = "Zanzibar quokka marmalade belongs to Grandma Ottoline"
 WORDS = [b"zanzibar", b"quokka", b"marmalade", b"ottoline"]

@@ -25,23 +25,26 @@ def usage(
     wiring, out, settings = setup(ctx, user, as_json, output)
     since = wiring.clock() - days * 86400
     records = wiring.usage_log.records(settings.user, since)
-    totals: dict[str, dict[str, float | int | None]] = defaultdict(
+    # Chat replies and memory work (distilling what was said) apart: both cost tokens.
+    totals: dict[tuple[str, str], dict[str, float | int | None]] = defaultdict(
         lambda: {"turns": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
     for r in records:
-        t = totals[r.model]
+        t = totals[(r.model, r.purpose)]
         t["turns"] = int(t["turns"] or 0) + 1
         t["input_tokens"] = int(t["input_tokens"] or 0) + r.input_tokens
         t["output_tokens"] = int(t["output_tokens"] or 0) + r.output_tokens
         t["cost_usd"] = None if r.cost_usd is None or t["cost_usd"] is None else (
             float(t["cost_usd"]) + r.cost_usd)
     if out.json:
-        out.emit({"days": days, "models": [{"model": m, **t} for m, t in totals.items()],
+        out.emit({"days": days, "models": [{"model": m, "purpose": p, **t}
+                                            for (m, p), t in totals.items()],
                   "turns": [r.to_dict() for r in records]})
         return
     if not records:
         out.note(f"No model usage in the last {days} days.")
         return
-    out.table(None, ["model", "turns", "input tokens", "output tokens", "est. cost (USD)"],
-              [(m, t["turns"], t["input_tokens"], t["output_tokens"],
+    out.table(None, ["model", "for", "calls", "input tokens", "output tokens",
+                     "est. cost (USD)"],
+              [(m, p, t["turns"], t["input_tokens"], t["output_tokens"],
                 "unknown" if t["cost_usd"] is None else f"{t['cost_usd']:.4f}")
-               for m, t in totals.items()])
+               for (m, p), t in sorted(totals.items())])
