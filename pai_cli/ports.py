@@ -19,6 +19,7 @@ from pai_cli.records import (
     SealedEvent,
     SealedMemory,
     SealedMessage,
+    ToolSpec,
     UsageRecord,
 )
 
@@ -215,10 +216,15 @@ class ChatModel(Protocol):
     model_id: str
 
     def stream(
-        self, system: str, messages: Sequence[ChatMessage], max_tokens: int
+        self, system: str, messages: Sequence[ChatMessage], max_tokens: int,
+        tools: Sequence[ToolSpec] = (),
     ) -> Iterator[ReplyEvent]:
-        """The reply as it arrives; the last event carries the usage. Raises PaiError
-        subclasses (ModelError) with a one-line message for what the provider refused."""
+        """The reply as it arrives; the last event carries the usage and the stop reason.
+        With tools, a call the model makes arrives as one ReplyEvent(tool_call=...) once its
+        arguments are complete, and the stop reason is "tool_use"; the caller runs the tools
+        and calls stream again with the assistant's message (tool_calls) and a user message
+        of tool_results appended. Raises PaiError subclasses (ModelError) with a one-line
+        message for what the provider refused."""
         ...
 
 

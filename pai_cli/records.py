@@ -240,9 +240,40 @@ class ImportRecord:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool the chat model may call: its name, what it does, its JSON Schema input."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asks for a tool. arguments is None when what it sent is not a JSON object
+    (error says why): the call is answered with an error result, never run on a guess."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    call_id: str
+    content: dict[str, Any]
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str  # "user" or "assistant"
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """On an assistant message: the tools it asked for (after its text, if any)."""
+    tool_results: tuple[ToolResult, ...] = ()
+    """On a user message: the answers to the previous message's tool calls."""
 
 
 @dataclass(frozen=True)
@@ -261,11 +292,13 @@ class Usage:
 
 @dataclass(frozen=True)
 class ReplyEvent:
-    """One piece of a streamed reply: text, or (last) the token usage and stop reason."""
+    """One piece of a streamed reply: text, a complete tool call, or (last) the token usage
+    and stop reason ("tool_use" when the model waits for tool results)."""
 
     text: str = ""
     usage: Usage | None = None
     stop_reason: str | None = None
+    tool_call: ToolCall | None = None
 
 
 @dataclass

@@ -32,6 +32,7 @@ from pai_cli.records import (
     SealedEvent,
     SealedMemory,
     SealedMessage,
+    ToolCall,
     Usage,
     UsageRecord,
 )
@@ -497,11 +498,13 @@ class FakeUsageLog:
 
 @dataclass
 class Say:
-    """One scripted reply: these pieces, then the usage; or, after them, this error."""
+    """One scripted reply: these pieces, then the tool calls (stop reason "tool_use"), then
+    the usage; or, after the pieces, this error."""
 
     pieces: list[str]
     usage: tuple[int, int] = (10, 5)
     error: Exception | None = None
+    calls: list[ToolCall] = field(default_factory=list)
 
 
 Step = Say | Exception | Callable[[str, Sequence[ChatMessage]], "Say | str"]
@@ -517,10 +520,12 @@ class ScriptedModel:
     provider: str = "scripted"
     model_id: str = "scripted-model"
     calls: list[tuple[str, list[ChatMessage], int]] = field(default_factory=list)
+    tools_seen: list[list[str]] = field(default_factory=list)
 
     def stream(self, system: str, messages: Sequence[ChatMessage],
-               max_tokens: int) -> Iterator[ReplyEvent]:
+               max_tokens: int, tools: Sequence[Any] = ()) -> Iterator[ReplyEvent]:
         self.calls.append((system, list(messages), max_tokens))
+        self.tools_seen.append([t.name for t in tools])
         if not self.script:
             raise AssertionError(f"the scripted model was called once more than scripted "
                                  f"(call {len(self.calls)})")
@@ -534,4 +539,7 @@ class ScriptedModel:
             yield ReplyEvent(text=piece)
         if step.error is not None:
             raise step.error
-        yield ReplyEvent(usage=Usage(*step.usage), stop_reason="end_turn")
+        for call in step.calls:
+            yield ReplyEvent(tool_call=call)
+        yield ReplyEvent(usage=Usage(*step.usage),
+                         stop_reason="tool_use" if step.calls else "end_turn")
