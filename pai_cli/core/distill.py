@@ -227,11 +227,8 @@ _INSTRUCTION = re.compile(
     r"keep (?:it|answers?) )\b", re.I)
 _REMEMBER = re.compile(r"\b(?:remember|from now on|always|in future|going forward|"
                        r"don'?t forget|note that|keep in mind)\b", re.I)
-_NOT_CONTENT = {"user", "assist", "pai"} | {
-    m.lower() for m in ("january february march april may june july august september "
-                        "october november december jan feb mar apr jun jul aug sep sept oct "
-                        "nov dec monday tuesday wednesday thursday friday saturday sunday "
-                        "today yesterday tomorrow week month year").split()}
+_NOT_CONTENT = {"user", "assist", "pai"}
+"""Words every fact may use ("The user's ...") without the user having said them."""
 
 
 def is_chatter(message: str) -> bool:
@@ -300,6 +297,8 @@ def filter_decisions(decisions: Sequence[Decision], user_text: str, known: Seque
         reason = None
         if is_chatter(d.text):
             reason = "chatter"
+        elif "[redacted" in d.text:
+            reason = "about a secret pai does not keep"
         elif quotes_prompt(d.text, prompts):
             reason = "restates a prompt"
         elif not grounded(d.text, user_text, assistant_text):

@@ -193,8 +193,10 @@ class MemoryWriter:
         user_text = _user_text(exchange.new)
         if is_chatter(user_text) or is_instruction(user_text):
             return [], [], []  # nothing to learn, and no model call spent on it
+        # No relevance floor: the model, not the score, decides whether a near memory is
+        # the same fact (a move shares no word with the old address).
         known = [h.memory for h in self.memories.search(
-            exchange.user_id, user_text[:4096], self.settings.known)]
+            exchange.user_id, user_text[:4096], self.settings.known, min_score=0.0)]
         system = system_prompt(self.settings.categories)
         prompt = user_prompt(exchange.context, exchange.new, known)
         assert self.model is not None
