@@ -32,7 +32,7 @@ def checkov(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_checkov_passes_on_every_template(checkov: Path) -> None:
     # --skip-download: no call to the vendor's platform (these machines reach no such host).
-    r = subprocess.run([str(checkov), "-d", "pai_cli/infra", "--framework", "cloudformation",
+    r = subprocess.run([str(checkov), "-d", "infra", "--framework", "cloudformation",
                         "--quiet", "--compact", "--skip-download"], cwd=ROOT,
                        capture_output=True, text=True)
     print(r.stdout[-1500:])
