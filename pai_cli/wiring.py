@@ -244,3 +244,14 @@ def translate_error(exc: BaseException, settings: Settings | None) -> PaiError |
 
         return translate(exc, settings.db_path if settings else None)
     return None
+
+
+def deploy_session(profile: str | None, region: str | None) -> Any:
+    """The AWS session `pai deploy`, `status` and `destroy` act with: the flags and the
+    standard AWS chain only (a deploy names its environment; it reads no home settings)."""
+    from pai_cli.backends.aws.session import Aws, resolve_region
+
+    chosen = resolve_region(region, profile)
+    if not chosen:
+        raise ConfigError("No AWS region: pass --region or set AWS_REGION.")
+    return Aws(chosen, profile, endpoint_url=os.environ.get("PAI_AWS_ENDPOINT") or None)
