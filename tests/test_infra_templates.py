@@ -14,10 +14,10 @@ import yaml
 
 from pai_cli.backends.aws import schema
 from pai_cli.backends.aws.memory_store import BY_CATEGORY, BY_TIME
+from pai_cli.backends.aws.names import STACKS
 from pai_cli.backends.aws.opensearch_index import INDEX as OPENSEARCH_INDEX
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
-STACKS = ("security", "storage", "ai", "compute")
 
 
 def load(stack: str) -> dict[str, Any]:
