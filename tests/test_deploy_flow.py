@@ -458,6 +458,10 @@ def test_model_parameters_name_the_profile_and_its_foundation_model() -> None:
     assert flow.model_parameters("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1") == {
         "ChatModelId": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
         "ChatFoundationModelId": "anthropic.claude-sonnet-4-5-20250929-v1:0"}
+    # A model called on demand by its own id: IAM must allow that model, not the default one.
+    assert flow.model_parameters("anthropic.claude-3-haiku-20240307-v1:0", "us-east-1") == {
+        "ChatModelId": "anthropic.claude-3-haiku-20240307-v1:0",
+        "ChatFoundationModelId": "anthropic.claude-3-haiku-20240307-v1:0"}
 
 
 def test_the_deploy_cli_dry_run_on_moto_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,13 +96,13 @@ class DestroyOutcome:
 
 
 def model_parameters(model: str, region: str) -> dict[str, str]:
-    """The chat model the functions call and the foundation model IAM must allow with it."""
-    from pai_cli.backends.llm.bedrock import DEFAULT_MODEL, default_model
+    """The chat model the functions call and the foundation model IAM must allow with it: an
+    inference profile's without its geography prefix, else the model itself."""
+    from pai_cli.backends.llm.bedrock import default_model
 
     chat = model or default_model(region)
     geo, _, foundation = chat.partition(".")
-    return {"ChatModelId": chat,
-            "ChatFoundationModelId": foundation if geo in GEO_PREFIXES else DEFAULT_MODEL}
+    return {"ChatModelId": chat, "ChatFoundationModelId": foundation if geo in GEO_PREFIXES else chat}
 
 
 def stack_parameters(stack: str, values: dict[str, str]) -> dict[str, str]:
