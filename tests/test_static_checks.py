@@ -3,18 +3,14 @@ templates (in a venv of its own: checkov pins an old boto3), pip-audit where it 
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
-import venv
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REFRESH_DAYS, Cache, report_slow_part
+from conftest import report_slow_part
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,39 +19,6 @@ def test_bandit_finds_nothing_at_medium_or_above() -> None:
     r = subprocess.run([sys.executable, "-m", "bandit", "-q", "-r", "pai_cli", "-ll",
                         "-c", "pyproject.toml"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-
-
-CHECKOV = "checkov"
-"""Unpinned, as a security team would run it; the cached venv is rebuilt after REFRESH_DAYS."""
-
-
-@pytest.fixture(scope="session")
-def checkov(shared_cache: Callable[[str], Cache], pytestconfig: pytest.Config) -> Path:
-    """checkov in a venv of its own, kept between runs (keyed by this Python) until it is
-    REFRESH_DAYS old; `ready.json` is written last, so a half-built venv is never used."""
-    cache = shared_cache(f"checkov-py{sys.version_info.major}{sys.version_info.minor}")
-    where, ready = cache.path / "venv", cache.path / "ready.json"
-    try:
-        made = json.loads(ready.read_text())
-    except (OSError, ValueError):
-        made = {}
-    fresh = (made.get("requirement") == CHECKOV and made.get("venv") == str(where)
-             and time.time() - made.get("built_at", 0) < REFRESH_DAYS * 86400
-             and (where / "bin" / "checkov").is_file())
-    t0 = time.perf_counter()
-    if not fresh:
-        ready.unlink(missing_ok=True)
-        shutil.rmtree(where, ignore_errors=True)
-        venv.create(where, with_pip=True)
-        r = subprocess.run([str(where / "bin" / "pip"), "install", "-q", CHECKOV],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr[-2000:]
-        ready.write_text(json.dumps({"requirement": CHECKOV, "venv": str(where),
-                                     "built_at": time.time()}))
-    report_slow_part(pytestconfig, f"checkov venv: {time.perf_counter() - t0:.1f} s "
-                     + ("(cached)" if fresh else "(built" + (", kept for the next run)" if cache.kept
-                                                             else " in a temp dir)")))
-    return where / "bin" / "checkov"
 
 
 def test_checkov_passes_on_every_template(checkov: Path, pytestconfig: pytest.Config) -> None:
