@@ -99,9 +99,12 @@ os.replace(out / "builds.json.part", out / "builds.json")
 """
 
 _CHECKOV_VENV = """
-import subprocess, sys, venv
+import subprocess, sys, time, venv
+t = time.perf_counter()
 venv.create(sys.argv[1], with_pip=True)
-sys.exit(subprocess.call([sys.argv[1] + "/bin/pip", "install", "-q", sys.argv[2]]))
+code = subprocess.call([sys.argv[1] + "/bin/pip", "install", "-q", sys.argv[2]])
+print(f"seconds {time.perf_counter() - t:.1f}", flush=True)
+sys.exit(code)
 """
 
 
@@ -116,7 +119,6 @@ class Cache:
 class Job:
     proc: subprocess.Popen[bytes]
     log: Path
-    started: float
     note: str
 
 
@@ -167,25 +169,23 @@ class SlowParts:
     def start(self, name: str, argv: list[str], log: Path, note: str = "") -> None:
         if name in self.jobs:
             return
-        import time
-
         with log.open("wb") as out:  # the child keeps its own descriptor
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=ROOT, env=dict(os.environ))
-        self.jobs[name] = Job(proc, log, time.perf_counter(), note)
+        self.jobs[name] = Job(proc, log, note)
 
-    def wait(self, name: str) -> tuple[float, float]:
-        """(seconds the job ran, seconds this wait took); fails the test with the job's log."""
+    def wait(self, name: str) -> float:
+        """Seconds this wait took (0 when the job was done before it was needed); fails the
+        test with the job's log if the job failed."""
         import time
 
         job = self.jobs[name]
         t0 = time.perf_counter()
         code = job.proc.wait()
-        ran = time.perf_counter() - job.started
         if code != 0:
             tail = job.log.read_text(errors="replace")[-3000:]
             pytest.fail(f"{name} failed (exit {code}); its log {job.log} ends:\n{tail}")
-        return ran, time.perf_counter() - t0
+        return time.perf_counter() - t0
 
     def close(self) -> None:
         import shutil
@@ -207,6 +207,8 @@ class SlowParts:
         """arm64, arm64 again (the same bytes expected), and x86_64 for this interpreter."""
         from pai_cli.deploy.package import WHEELHOUSE
 
+        if "lambda builds" in self.jobs:
+            return
         out = self.lambda_dir()
         (out / "builds.json").unlink(missing_ok=True)
         warm = any((out / WHEELHOUSE / "cp312").glob("*.whl"))
@@ -255,6 +257,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if os.environ.get("PAI_TEST_BACKGROUND", "1") == "0":
+        return  # each slow part starts when its fixture is first used, and is waited for
     needed = {f for item in session.items for f in getattr(item, "fixturenames", ())}
     slow = session.config.stash[SLOW]
     if needed & {"arm64", "x86_64", "lambda_builds"}:
@@ -308,7 +312,7 @@ def lambda_builds(pytestconfig: pytest.Config) -> LambdaBuilds:
 
     slow = pytestconfig.stash[SLOW]
     slow.start_lambda_builds()  # no-op when collection started it
-    ran, waited = slow.wait("lambda builds")
+    waited = slow.wait("lambda builds")
     out = slow.lambda_dir()
     raw = json.loads((out / "builds.json").read_text())
     seconds = {name: fields.pop("seconds") for name, fields in raw.items()}
@@ -318,8 +322,8 @@ def lambda_builds(pytestconfig: pytest.Config) -> LambdaBuilds:
     arm = built["arm64"]
     mb = 2**20
     report_slow_part(pytestconfig, (
-        f"lambda artifacts: {ran:.1f} s in the background ({slow.jobs['lambda builds'].note}), "
-        f"of which the tests waited {waited:.1f} s; cache {out}"))
+        f"lambda artifacts: {sum(seconds.values()):.1f} s of builds "
+        f"({slow.jobs['lambda builds'].note}), of which the tests waited {waited:.1f} s; cache {out}"))
     report_slow_part(pytestconfig, (
         f"  arm64: build {seconds['arm64']:.1f} s, rebuild {seconds['arm64_again']:.1f} s; "
         f"{arm.size_bytes / mb:.1f} MB zipped, "
@@ -355,11 +359,19 @@ def checkov(pytestconfig: pytest.Config) -> Path:
         report_slow_part(pytestconfig, f"checkov venv: cached ({where})")
     else:
         slow.start_checkov_venv()
-        ran, waited = slow.wait("checkov venv")
+        waited = slow.wait("checkov venv")
         (where.parent / "ready.json").write_text(json.dumps(
             {"requirement": CHECKOV, "venv": str(where), "built_at": time.time()}))
         kept = slow.cache(f"checkov-{PY}").kept
         report_slow_part(pytestconfig, (
-            f"checkov venv: built in {ran:.1f} s in the background, of which the tests waited "
-            f"{waited:.1f} s ({'kept for the next run' if kept else 'in a temp dir'})"))
+            f"checkov venv: built in {_seconds(where.parent / 'install.log')} s, "
+            f"of which the tests waited {waited:.1f} s "
+            f"({'kept for the next run' if kept else 'in a temp dir'})"))
     return where / "bin" / "checkov"
+
+
+
+def _seconds(log: Path) -> str:
+    """The time a job printed as its last line (`seconds N`)."""
+    last = log.read_text(errors="replace").strip().rsplit("\n", 1)[-1]
+    return last.removeprefix("seconds ") if last.startswith("seconds ") else "?"
