@@ -22,13 +22,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-import pai_cli.infra
 from pai_cli.backends.aws import schema
 from pai_cli.backends.aws.kms_cipher import KmsCipher
 from pai_cli.backends.aws.names import resolve_names, stack_outputs
 from pai_cli.backends.aws.session import Aws
 
-INFRA = Path(pai_cli.infra.__file__).parent
+INFRA = Path(__file__).resolve().parent.parent / "infra"
 REGION = "us-east-1"
 ENV = "test"
 

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-import pai_cli.infra
 from pai_cli.backends.aws import schema
 from pai_cli.backends.aws.memory_store import BY_CATEGORY, BY_TIME
+from pai_cli.backends.aws.names import STACKS
 from pai_cli.backends.aws.opensearch_index import INDEX as OPENSEARCH_INDEX
 
-INFRA = Path(pai_cli.infra.__file__).parent
-STACKS = ("security", "storage", "ai", "compute")
+INFRA = Path(__file__).resolve().parent.parent / "infra"
 
 
 def load(stack: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The Lambda artifact: arm64 wheels only, what pai imports is inside, the same inputs give
-the same bytes, and the same dependency set built for this machine imports cleanly.
+the same bytes, and the same dependency set built for this machine imports cleanly; pai's
+own wheel carries every module and the templates.
 
-The builds reach PyPI once per session: one wheelhouse (a temp dir) serves the arm64 build,
-its cached rebuild, the x86_64 build and the error cases, so the module takes about a minute
-with a warm pip cache.
+The builds (fixtures `arm64` and `x86_64` in conftest.py) share one out dir kept in pytest's
+cache between runs: the index is asked only for wheels the wheelhouse lacks, and pai_cli's
+wheel is rebuilt only when its sources change. The terminal summary prints their times.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import Builds
 
+from pai_cli.backends.aws.names import STACKS
 from pai_cli.deploy.package import (
     LAMBDA_UNZIPPED_LIMIT,
     WHEELHOUSE,
@@ -29,7 +30,6 @@ from pai_cli.deploy.package import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 HANDLERS = ROOT / "pai_cli" / "api" / "lambda_handlers.py"
 
 # What the AWS home imports at run time; the handler module only once it exists (it is
@@ -44,45 +44,13 @@ if HANDLERS.exists():
     IMPORTS.append("pai_cli.api.lambda_handlers")
 
 
-@dataclass(frozen=True)
-class Builds:
-    out: Path
-    first: Artifact
-    second: Artifact
-    cold_s: float
-    cached_s: float
-
-
-@pytest.fixture(scope="session")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("lambda-build")
-
-
-@pytest.fixture(scope="session")
-def arm64(build_dir: Path) -> Builds:
-    """Built once per session, then again from the wheelhouse cache."""
-    t0 = time.perf_counter()
-    first = build_artifact(build_dir, ROOT)
-    t1 = time.perf_counter()
-    second = build_artifact(build_dir, ROOT)
-    t2 = time.perf_counter()
-    return Builds(build_dir, first, second, t1 - t0, t2 - t1)
-
-
-@pytest.fixture(scope="session")
-def x86_64(build_dir: Path) -> Artifact:
-    """The same dependency set for this machine and this interpreter, so it can be imported."""
-    return build_artifact(build_dir, ROOT, platform="manylinux2014_x86_64", python_version=HERE)
-
-
 def _clean_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env["PAI_HOME"] = str(tmp / "home")
     return env
 
 
-def test_arm64_artifact_has_only_arm64_wheels_and_what_pai_imports(
-        arm64: Builds, capsys: pytest.CaptureFixture[str]) -> None:
+def test_arm64_artifact_has_only_arm64_wheels_and_what_pai_imports(arm64: Builds) -> None:
     art = arm64.first
     assert art.path.is_file() and art.size_bytes == art.path.stat().st_size
     assert wheel_tags_ok(art.wheels) == []
@@ -105,10 +73,6 @@ def test_arm64_artifact_has_only_arm64_wheels_and_what_pai_imports(
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert names == sorted(names) and {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert sum(i.file_size for i in infos) == art.unzipped_bytes <= LAMBDA_UNZIPPED_LIMIT
-    with capsys.disabled():
-        print(f"\nlambda artifact (arm64): {art.size_bytes / 2**20:.1f} MB zipped, "
-              f"{art.unzipped_bytes / 2**20:.1f} MB unzipped (limit {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f}), "
-              f"{len(art.wheels)} wheels; build {arm64.cold_s:.1f} s, cached {arm64.cached_s:.1f} s")
 
 
 def test_rebuild_from_the_cache_gives_the_same_bytes(arm64: Builds) -> None:
@@ -116,6 +80,30 @@ def test_rebuild_from_the_cache_gives_the_same_bytes(arm64: Builds) -> None:
     assert arm64.second.wheels == arm64.first.wheels
     assert arm64.first.wheelhouse == arm64.out / WHEELHOUSE / "cp312"
     assert all((arm64.first.wheelhouse / w).is_file() for w in arm64.first.wheels)
+
+
+def test_the_wheel_carries_every_module_and_the_four_templates(arm64: Builds) -> None:
+    """pai_cli's wheel, as `pip wheel --no-deps` built it for the artifact (what pipx
+    installs): pyproject lists the packages by hand, so a new one must not be left out, and
+    the templates come from infra/ at the top."""
+    own = [w for w in arm64.first.wheels if w.startswith("pai_cli-")]
+    assert len(own) == 1
+    with zipfile.ZipFile(arm64.first.wheelhouse / own[0]) as zf:
+        names = set(zf.namelist())
+        for stack in STACKS:
+            inside = zf.read(f"pai_cli/infra/{stack}.yaml")
+            assert inside == (ROOT / "infra" / f"{stack}.yaml").read_bytes(), stack
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pai_cli").rglob("*.py")}
+    assert modules - names == set()
+    assert not any(n.startswith(("infra/", "tests/", "bench/")) for n in names)
+
+
+def test_templates_are_read_from_infra_in_this_install() -> None:
+    # An editable install (the test venv) maps pai_cli.infra to infra/ as the wheel does.
+    from pai_cli.deploy.stacks import template
+
+    for stack in STACKS:
+        assert template(stack) == (ROOT / "infra" / f"{stack}.yaml").read_text("utf-8")
 
 
 def test_x86_64_build_imports_from_the_zip_and_in_a_fresh_venv(x86_64: Artifact, tmp_path: Path) -> None:
@@ -145,7 +133,10 @@ def test_x86_64_build_imports_from_the_zip_and_in_a_fresh_venv(x86_64: Artifact,
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                         *wheels], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    in_venv = f"\nimport pai_cli; assert pai_cli.__file__.startswith({str(venv)!r})"
+    # Installed from the wheel, as pipx does: the templates come through importlib.resources.
+    in_venv = (f"\nimport pai_cli; assert pai_cli.__file__.startswith({str(venv)!r})"
+               "\nfrom pai_cli.deploy.stacks import template"
+               f"\nassert all('AWSTemplateFormatVersion' in template(s) for s in {STACKS!r})")
     r = subprocess.run([str(py), "-c", code + in_venv],
                        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pai_cli.backends.aws.names import reference_names
 from pai_cli.backends.aws.session import Aws, call
 
 
@@ -75,3 +76,25 @@ def schedule_key_deletion(aws: Aws, key_id: str, days: int = 30) -> str | None:
             return None
         raise
     return str(out.get("DeletionDate"))
+
+
+def kept_resources(aws: Aws, env: str) -> dict[str, str]:
+    """What a plain destroy left behind, found by the reference names (the stacks, and so
+    their outputs, may be gone already); the key by its tag, since its alias went with them.
+    Keyed like the stack outputs that name them."""
+    from botocore.exceptions import ClientError
+
+    names = reference_names(env, aws.account_id())
+    found = {"ConversationsTableName": names.conversations_table,
+             "MemoriesTableName": names.memories_table,
+             "MemoryBucketName": names.memory_bucket}
+    kms = aws.client("kms")
+    for page in call(lambda: list(kms.get_paginator("list_keys").paginate()), "KMS", env):
+        for key in page["Keys"]:
+            try:
+                tags = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+            except ClientError:  # keys we may not read (AWS managed ones) are not ours
+                continue
+            if {"TagKey": "pai:env", "TagValue": env} in tags:
+                found["KeyArn"] = key["KeyArn"]
+    return found

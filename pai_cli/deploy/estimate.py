@@ -5,8 +5,9 @@ choose a configuration with, not a bill (taxes, free tiers and data transfer lef
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
+from pai_cli.backends.llm.bedrock import default_model
 from pai_cli.pricing import estimate_cost
 
 HOURS = 730
@@ -19,7 +20,7 @@ class Usage:
     memories: int = 20000             # stored
     tokens_in_per_turn: int = 3000    # prompt: system + memories + history
     tokens_out_per_turn: int = 300
-    chat_model: str = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    chat_model: str = field(default_factory=lambda: default_model("us-east-1"))  # what deploy picks
 
 
 @dataclass(frozen=True)

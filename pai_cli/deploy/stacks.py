@@ -1,8 +1,8 @@
-"""Deploying the four stacks through change sets, in order, and taking them down.
+"""One environment's stacks through CloudFormation: change sets, events, outputs, drift, delete.
 
-No Rich, no Typer here: the CLI passes callbacks to show changes, confirm and print events.
-Polling is our own (an injectable sleep), not boto3's waiters, so the flow is testable with
-botocore's Stubber and prints every stack event as it arrives."""
+No Rich, no Typer here: callers pass a callback for the stack events (flow.py runs the
+commands). Polling is our own (an injectable sleep), not boto3's waiters, so the flow is
+testable with botocore's Stubber and prints every stack event as it arrives."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from pai_cli.backends.aws.names import STACKS, stack_name
 from pai_cli.backends.aws.session import Aws, call
 from pai_cli.errors import BackendError, InputError
 
-STACKS = ("security", "storage", "ai", "compute")
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 TERMINAL_BAD = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_FAILED",
                 "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED",
@@ -24,12 +24,16 @@ TERMINAL_BAD = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE
 Event = dict[str, Any]
 
 
-def stack_name(stack: str, env: str) -> str:
-    return f"pai-{stack}-{env}"
-
-
 def template(stack: str) -> str:
+    """The stack's template, from the installed package (infra/ in a checkout)."""
     return resources.files("pai_cli.infra").joinpath(f"{stack}.yaml").read_text("utf-8")
+
+
+def template_parameters(stack: str) -> set[str]:
+    """The parameter names the stack's template declares."""
+    import yaml
+
+    return set(yaml.safe_load(template(stack)).get("Parameters", {}))
 
 
 def check_env(env: str) -> str:
@@ -74,6 +78,14 @@ class Change:
     logical_id: str
     resource_type: str
     replacement: str
+
+
+@dataclass(frozen=True)
+class StackState:
+    stack: str
+    status: str
+    drift: str | None
+    outputs: dict[str, str]
 
 
 @dataclass
@@ -223,18 +235,18 @@ class Deployer:
                 found[out["OutputKey"]] = out["OutputValue"]
         return found
 
-    def status(self, drift: bool = True) -> list[dict[str, Any]]:
+    def status(self, drift: bool = True) -> list[StackState]:
         rows = []
         for stack in STACKS:
             name = stack_name(stack, self.env)
             described = self._call(lambda n=name: self.describe(n))
-            rows.append({
-                "stack": name,
-                "status": described["StackStatus"] if described else "NOT_DEPLOYED",
-                "drift": self._drift(name) if described and drift else None,
-                "outputs": {o["OutputKey"]: o["OutputValue"]
-                            for o in (described or {}).get("Outputs", [])},
-            })
+            rows.append(StackState(
+                stack=name,
+                status=described["StackStatus"] if described else "NOT_DEPLOYED",
+                drift=self._drift(name) if described and drift else None,
+                outputs={o["OutputKey"]: o["OutputValue"]
+                         for o in (described or {}).get("Outputs", [])},
+            ))
         return rows
 
     def _drift(self, name: str) -> str:

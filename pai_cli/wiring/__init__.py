@@ -290,3 +290,16 @@ def translate_error(exc: BaseException, settings: Settings | None) -> PaiError |
 
         return translate(exc, settings.db_path if settings else None)
     return None
+
+
+def deploy_session(profile: str | None, region: str | None) -> Any:
+    """The AWS session `pai deploy`, `status` and `destroy` act with: the flags and the
+    standard AWS chain only (a deploy names its environment; it reads no home settings)."""
+    from pai_cli.backends.aws.session import Aws, resolve_region
+    from pai_cli.config import read_environment
+
+    env = read_environment()
+    chosen = resolve_region(region, profile, env["aws_env_region"])
+    if not chosen:
+        raise ConfigError("No AWS region: pass --region or set AWS_REGION.")
+    return Aws(chosen, profile, endpoint_url=env["aws_endpoint"])

@@ -33,7 +33,16 @@ OUTPUTS = {
     "CollectionName": "collection",
     "CollectionEndpoint": "opensearch_endpoint",
 }
-STACKS = ("security", "storage", "ai")
+STACKS = ("security", "storage", "ai", "compute")
+"""Every stack of an environment, in deploy order: each imports the exports of those before
+it. The one list; `pai deploy`, `status` and `destroy` (reversed) take theirs from here."""
+HOME_STACKS = STACKS[:3]
+"""The stacks whose outputs name the home's resources (compute's are the API's and the
+functions'): an AWS home command reads only these, one DescribeStacks each."""
+
+
+def stack_name(stack: str, env: str) -> str:
+    return f"pai-{stack}-{env}"
 
 
 def reference_names(env: str, account: str) -> AwsNames:
@@ -53,9 +62,9 @@ def stack_outputs(aws: Aws, env: str) -> dict[str, str]:
 
     found: dict[str, str] = {}
     cfn = aws.client("cloudformation")
-    for stack in STACKS:
+    for stack in HOME_STACKS:
         try:
-            described = cfn.describe_stacks(StackName=f"pai-{stack}-{env}")["Stacks"]
+            described = cfn.describe_stacks(StackName=stack_name(stack, env))["Stacks"]
         except ClientError as e:
             if "does not exist" in str(e):
                 continue
