@@ -408,3 +408,46 @@ def test_http_port_in_use_is_one_line(http_server: HttpServer) -> None:
     p = pai_process("mcp", "--transport", "http", "--port", port)
     assert p.returncode == 3 and p.stdout == b""
     assert b"Cannot listen on 127.0.0.1:" + port.encode() in p.stderr
+
+
+# --- the AWS home (moto), in process -------------------------------------------------------
+def test_the_aws_home_through_the_same_server(monkeypatch: pytest.MonkeyPatch,
+                                              pai_home: Path) -> None:
+    """`pai --backend aws --env ENV mcp` opens the AWS home through the wiring like every
+    command; moto cannot be shared with a subprocess, so this server runs in process and the
+    SDK's Client connects to it in memory."""
+    from fakes.aws_home import ENV, moto_aws_home
+    from mcp import Client
+
+    from pai_cli.config import load_settings
+    from pai_cli.mcp.memory import ServedMemory
+    from pai_cli.mcp.server import build_server
+    from pai_cli.wiring import Wiring
+
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')  # moto's Bedrock embeds nothing
+    with moto_aws_home(monkeypatch):
+        wiring = Wiring(load_settings("alice", backend="aws", env=ENV))
+        assert wiring.is_aws
+        bob = wiring.memories.add("bob", "Bob's boat is called Wavedancer")
+        memory = ServedMemory(wiring)
+        memory.start().result()
+        app = build_server(memory, "test")
+
+        async def scenario() -> None:
+            async with Client(app) as client:
+                made = await client.call_tool("remember", {"content": "Lives in Porto since May"})
+                assert not made.is_error, made
+                mid = made.structured_content["id"]  # type: ignore[index]
+                found = await client.call_tool("recall", {"query": "where do I live"})
+                assert found.structured_content["results"][0]["id"] == mid  # type: ignore[index]
+                other = await client.call_tool("get", {"id": bob.id})
+                assert other.is_error and "No memory" in text(other)
+                gone = await client.call_tool("forget", {"id": mid})
+                assert gone.structured_content == {"forgotten": mid}
+        try:
+            run(scenario)
+        finally:
+            memory.close()
+            wiring.close()
+        assert wiring.memories.get("bob", bob.id).content == "Bob's boat is called Wavedancer"
