@@ -46,8 +46,10 @@ def serve(wiring: Wiring, transport: str, port: int, debug: bool = False) -> Non
     with _log_to_stderr(debug):
         memory = ServedMemory(wiring, debug)
         started = memory.start()
+        sock = None
         try:
-            sock = _listen(port) if transport == "http" else None
+            if transport == "http":
+                sock = _listen(port)
             token_path = settings.mcp_token_path
             made = None
             if sock is not None:
@@ -77,6 +79,8 @@ def serve(wiring: Wiring, transport: str, port: int, debug: bool = False) -> Non
             pass
         finally:
             memory.close()
+            if sock is not None:
+                sock.close()
 
 
 def _current_token(path: Path) -> str:
