@@ -190,6 +190,11 @@ class Settings:
     def api_key_path(self) -> Path:
         return Path(self.api_key_file).expanduser() if self.api_key_file else self.home / "api_key"
 
+    @property
+    def mcp_token_path(self) -> Path:
+        """The bearer token of `pai mcp --transport http` (0600)."""
+        return self.home / "mcp_token"
+
 
 def load_settings(user: str | None = None, **flags: str | None) -> Settings:
     """flags: backend, env (the root command's options), above env and config."""

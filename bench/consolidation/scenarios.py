@@ -49,7 +49,7 @@ def scenarios() -> list[dict]:
     for who, city1, city2, job1, job2, partner, work in PEOPLE:
         def s(kind: str, turns: list[dict], expect: list[dict], question: str,
               answer: list[str], pins: list[str] | None = None, absent: list[str] | None = None,
-              ) -> None:
+              who: str = who) -> None:
             out.append({"id": f"{kind}-{who.lower()}", "kind": kind, "person": who,
                         "pins": pins or [], "turns": turns, "expect": expect,
                         "absent": absent or [], "question": question, "answer": answer})
@@ -144,7 +144,7 @@ def scenarios() -> list[dict]:
                  [add("The user is allergic to peanuts.", "health", 5)]),
         ], [{"terms": ["peanuts"], "status": "active"}],
             "what am I allergic to?", ["peanuts"], absent=["vegetarian", "marathon"])
-        pinned = f"I am allergic to penicillin."
+        pinned = "I am allergic to penicillin."
         s("pinned", [
             turn(5, "My new doctor says I'm not allergic to penicillin after all.",
                  [change("supersede", pinned,

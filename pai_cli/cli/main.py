@@ -13,6 +13,7 @@ from pai_cli.cli import (
     conversations,
     deploy,
     key,
+    mcp,
     memory,
     migrate,
     models,
@@ -44,6 +45,7 @@ app.add_typer(models.app, name="models")
 app.command("usage")(usage.usage)
 app.command("migrate")(migrate.migrate)
 app.command("serve")(serve.serve)
+app.add_typer(mcp.app, name="mcp")
 app.command("deploy")(deploy.deploy)
 app.command("status")(deploy.status)
 app.command("destroy")(deploy.destroy)

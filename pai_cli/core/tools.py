@@ -1,0 +1,415 @@
+"""The memory tools a model may call: one definition for every caller.
+
+MCP clients (`pai mcp`, pai_cli/mcp) and pai's own chat model (Bedrock `toolConfig`, OpenAI
+function calling) act on memory through the same tools: each has a name, a description a
+model can act on, a JSON Schema for its arguments and one for its result, hints (read-only,
+destructive, idempotent) and an executor that checks the arguments and calls MemoryService.
+The adapters only translate: the MCP server registers these with its SDK, a chat model
+adapter would put `input_schema` into its request and feed `call()`'s result back.
+
+How a memory is named is the caller's choice, through a `References` resolver: over MCP,
+pai's own ids (or unique prefixes); in a model prompt, short integer handles, so a model can
+only name a memory it was shown, never another user's. The user is fixed when the tools are
+made: no tool takes a user argument (an unknown argument is refused), and every id resolves
+within that user only.
+
+Arguments are untrusted (model output, a client's JSON): `call()` checks them against the
+tool's own schema before anything runs and answers a bad one with a one-line InputError
+that says what to send instead; a write that fails leaves nothing behind (each service call
+is one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pai_cli.core.memory_service import MemoryService
+from pai_cli.errors import InputError, NotFound
+from pai_cli.records import Memory, SearchHit, iso
+
+RECALL_K_MAX = 50
+"""A model asking for more than this wants a listing, not a search; and results are prompt tokens."""
+LIST_LIMIT_MAX = 200
+LIST_LIMIT_DEFAULT = 20
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What a tool does to the user's memory, for clients that ask before acting
+    (MCP's ToolAnnotations; the REPL's y/N before a model's update or forget)."""
+
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool = False
+    """pai's memory is a closed world: no tool reaches anything outside it."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    hints: Hints
+    run: Callable[[dict[str, Any]], dict[str, Any]]
+    """Checked arguments (defaults filled in) -> a result matching output_schema."""
+
+
+class References(Protocol):
+    """How a tool's caller names memories."""
+
+    schema: dict[str, Any]
+    """The JSON Schema of one reference, as it appears in a tool's arguments and results."""
+
+    def resolve(self, ref: Any) -> str:
+        """The pai id of the memory the caller named, within the tools' user; raises
+        InputError (or NotFound) when it names none, or more than one."""
+        ...
+
+    def name(self, memory_id: str) -> Any:
+        """What the caller sees for this memory in a result (it may name it from then on)."""
+        ...
+
+
+class PaiIds:
+    """References for MCP: pai's own ids (`mem-...`), or a unique prefix of at least 4
+    characters after `mem-` (the prefix may leave out `mem-`), within one user."""
+
+    schema: dict[str, Any] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100,
+        "description": "A memory id from recall or list_memories (mem-...), or a unique "
+                       "prefix of it (at least 4 characters after mem-).",
+    }
+
+    def __init__(self, memories: MemoryService, user_id: str) -> None:
+        self._memories = memories
+        self._user = user_id
+
+    def resolve(self, ref: Any) -> str:
+        wanted = str(ref).strip()
+        try:
+            return self._memories.resolve(self._user, wanted)
+        except NotFound as first:
+            if wanted.startswith("mem-"):
+                raise
+            # Models often drop the prefix they were shown ("3f2a..." for "mem-3f2a...").
+            try:
+                return self._memories.resolve(self._user, f"mem-{wanted}")
+            except NotFound:
+                raise first from None
+
+    def name(self, memory_id: str) -> str:
+        return memory_id
+
+
+# --- argument checking --------------------------------------------------------------------
+# Input schemas use this small subset of JSON Schema, checked here by hand (core imports no
+# library; tests/test_mcp_tools.py checks that every schema is valid JSON Schema and uses only
+# these keywords): type (one of string, integer, boolean), minLength, maxLength, minimum,
+# maximum, default, description; properties, required and additionalProperties=false on the
+# object. Output schemas are ordinary JSON Schema, checked by the tests and by MCP clients.
+CHECKED_KEYWORDS = frozenset({"type", "minLength", "maxLength", "minimum", "maximum",
+                              "default", "description"})
+
+
+def check_arguments(tool: str, schema: Mapping[str, Any], arguments: Any) -> dict[str, Any]:
+    """The arguments, checked against the tool's schema, with defaults filled in; null for
+    an optional argument means "not given" (OpenAI's strict mode sends every field)."""
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        raise InputError(f"{tool} takes an object of named arguments, not {_json_kind(arguments)}.")
+    props: Mapping[str, Mapping[str, Any]] = schema["properties"]
+    required = set(schema.get("required", ()))
+    unknown = [k for k in arguments if k not in props]
+    if unknown:
+        known = ", ".join(props) or "no arguments"
+        raise InputError(f"Unknown argument {unknown[0]!r}: {tool} takes {known}.")
+    out: dict[str, Any] = {}
+    for key, spec in props.items():
+        value = arguments.get(key)
+        if value is None:
+            if key in required:
+                what = spec.get("description")
+                raise InputError(f"{tool} needs {key!r}" + (f": {what}" if what else "."))
+            out[key] = spec.get("default")
+            continue
+        out[key] = _check_value(key, spec, value)
+    return out
+
+
+def _check_value(key: str, spec: Mapping[str, Any], value: Any) -> Any:
+    kind = spec["type"]
+    if kind == "integer":
+        # JSON Schema counts 5.0 as an integer; a bool is not one, whatever Python says.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{key} must be {_range(spec)}, not {_json_kind(value)}.")
+        if value < spec.get("minimum", value) or value > spec.get("maximum", value):
+            raise InputError(f"{key} must be {_range(spec)}, not {value}.")
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise InputError(f"{key} must be true or false, not {_json_kind(value)}.")
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"{key} must be a string, not {_json_kind(value)}.")
+    if len(value) < spec.get("minLength", 0) or not value.strip():
+        raise InputError(f"{key} is empty: give some text.")
+    if len(value) > spec.get("maxLength", len(value)):
+        raise InputError(f"{key} is longer than {spec['maxLength']} characters: shorten it.")
+    return value
+
+
+def _range(spec: Mapping[str, Any]) -> str:
+    lo, hi = spec.get("minimum"), spec.get("maximum")
+    if lo is not None and hi is not None:
+        return f"an integer from {lo} to {hi}"
+    if lo is not None:
+        return f"an integer of at least {lo}"
+    return "an integer"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+_CATEGORY = {
+    "type": "string", "minLength": 1, "maxLength": 40,
+    "description": "A category: 1-40 letters, digits, '-', '_' or '.' (e.g. preference, "
+                   "person, work, health, plan). Lowercased.",
+}
+
+
+class MemoryTools:
+    """The tools over one user's memories. Build it per caller: the user and the way
+    memories are named (`refs`) are fixed for its life."""
+
+    def __init__(self, memories: MemoryService, user_id: str,
+                 refs: References | None = None) -> None:
+        self.memories = memories
+        self.user_id = user_id
+        self.refs: References = refs or PaiIds(memories, user_id)
+        self._tools = {t.name: t for t in self._define()}
+
+    def definitions(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def get(self, name: str) -> Tool:
+        tool = self._tools.get(name)
+        if tool is None:
+            raise InputError(f"Unknown tool {name!r}: pai's tools are {', '.join(self._tools)}.")
+        return tool
+
+    def call(self, name: str, arguments: Any) -> dict[str, Any]:
+        """Check the arguments, then run the tool. Raises PaiError with a one-line message
+        (bad arguments: InputError, before anything is written)."""
+        tool = self.get(name)
+        return tool.run(check_arguments(name, tool.input_schema, arguments))
+
+    # -- results -----------------------------------------------------------------------
+    def _memory_schema(self) -> dict[str, Any]:
+        date = {"type": "string", "description": "ISO 8601, UTC"}
+        return {
+            "type": "object",
+            "properties": {
+                "id": self.refs.schema,
+                "content": {"type": "string"},
+                "category": {"type": "string"},
+                "pinned": {"type": "boolean",
+                           "description": "Pinned memories never expire."},
+                "created_at": date,
+                "updated_at": date,
+                "expires_at": {"type": ["string", "null"],
+                               "description": "ISO 8601, UTC; null when pinned"},
+            },
+            "required": ["id", "content", "category", "pinned", "created_at", "updated_at",
+                         "expires_at"],
+        }
+
+    def _memory(self, m: Memory) -> dict[str, Any]:
+        return {
+            "id": self.refs.name(m.id),
+            "content": m.content,
+            "category": m.category,
+            "pinned": m.pinned,
+            "created_at": iso(m.created_at),
+            "updated_at": iso(m.updated_at),
+            "expires_at": iso(m.expires_at),
+        }
+
+    def _hit(self, h: SearchHit) -> dict[str, Any]:
+        out = self._memory(h.memory)
+        out["score"] = round(h.score, 6)
+        out["similarity"] = None if h.vector_score is None else round(h.vector_score, 4)
+        return out
+
+    # -- the tools ---------------------------------------------------------------------
+    def _define(self) -> list[Tool]:
+        memory = self._memory_schema()
+        ref = self.refs.schema
+        hit = {
+            **memory,
+            "properties": {
+                **memory["properties"],
+                "score": {"type": "number", "description":
+                          "Rank fusion score of keyword and meaning evidence; higher is "
+                          "better, comparable only within one answer."},
+                "similarity": {"type": ["number", "null"], "description":
+                               "Cosine similarity of meaning (-1 to 1), null when only "
+                               "keywords matched."},
+            },
+            "required": [*memory["required"], "score", "similarity"],
+        }
+        listing = _object({"memories": {"type": "array", "items": memory},
+                           "count": {"type": "integer"}}, ("memories", "count"))
+        return [
+            Tool(
+                name="recall",
+                title="Recall memories",
+                description=(
+                    "Search what the user has told pai to remember (their long-term memory: "
+                    "people, places, preferences, plans, health, work, past conversations). "
+                    "Call it before answering anything that may depend on the user's own "
+                    "life or earlier conversations. Keyword and meaning search together, "
+                    "best match first, with scores and dates; ask in the user's own words."),
+                input_schema=_object({
+                    "query": {"type": "string", "minLength": 1,
+                              "description": "What to look for, in plain words."},
+                    "k": {"type": "integer", "minimum": 1, "maximum": RECALL_K_MAX,
+                          "default": 5, "description": "How many memories to return."},
+                    "category": {**_CATEGORY, "description": "Only this category."},
+                    # recall(as_of=...) joins here once memories keep their history (issue 13).
+                }, ("query",)),
+                output_schema=_object({"results": {"type": "array", "items": hit},
+                                       "count": {"type": "integer"}}, ("results", "count")),
+                hints=Hints(read_only=True, destructive=False, idempotent=True),
+                run=self._recall,
+            ),
+            Tool(
+                name="remember",
+                title="Remember a fact",
+                description=(
+                    "Save one short, self-contained fact about the user so that pai and "
+                    "every client can recall it later, e.g. 'Prefers aisle seats on "
+                    "flights' or 'Sister Alice lives in Lisbon'. One fact per call, in words "
+                    "that make sense without this conversation. Only what the user said or "
+                    "asked to keep; never secrets (passwords, keys, card numbers). Check "
+                    "with recall first and use update when the fact changed. Unpinned "
+                    "memories expire after pai's memory lifetime (365 days by default); "
+                    "pin=true keeps one forever."),
+                input_schema=_object({
+                    "content": {"type": "string", "minLength": 1,
+                                "description": "The fact to remember (up to 64 KiB)."},
+                    "category": {**_CATEGORY, "description": _CATEGORY["description"]
+                                 + " Default: pai's default category."},
+                    "pin": {"type": "boolean", "default": False,
+                            "description": "Keep it forever (never expires)."},
+                }, ("content",)),
+                output_schema=memory,
+                hints=Hints(read_only=False, destructive=False, idempotent=False),
+                run=self._remember,
+            ),
+            Tool(
+                name="get",
+                title="Read a memory",
+                description="Read one memory in full, by the id recall or list_memories gave.",
+                input_schema=_object({"id": ref}, ("id",)),
+                output_schema=memory,
+                hints=Hints(read_only=True, destructive=False, idempotent=True),
+                run=self._get,
+            ),
+            Tool(
+                name="list_memories",
+                title="List memories",
+                description=(
+                    "List the user's memories, most recently made first, optionally of one "
+                    "category. For finding something, recall is better."),
+                input_schema=_object({
+                    "category": {**_CATEGORY, "description": "Only this category."},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX,
+                              "default": LIST_LIMIT_DEFAULT,
+                              "description": "At most this many."},
+                }),
+                output_schema=listing,
+                hints=Hints(read_only=True, destructive=False, idempotent=True),
+                run=self._list,
+            ),
+            Tool(
+                name="update",
+                title="Update a memory",
+                description=(
+                    "Replace the text of one memory when a fact changed or was wrong, e.g. "
+                    "'Lives in Porto' for 'Lives in Lisbon'. The old text is overwritten. "
+                    "Use the id from recall or list_memories."),
+                input_schema=_object({
+                    "id": ref,
+                    "content": {"type": "string", "minLength": 1,
+                                "description": "The new text of the memory."},
+                }, ("id", "content")),
+                output_schema=memory,
+                hints=Hints(read_only=False, destructive=True, idempotent=True),
+                run=self._update,
+            ),
+            Tool(
+                name="forget",
+                title="Forget a memory",
+                description=(
+                    "Delete one memory for good (its text and its index entries); this "
+                    "cannot be undone. Only when the user asks to forget something, or a "
+                    "memory is plainly wrong and update does not fit."),
+                input_schema=_object({"id": ref}, ("id",)),
+                output_schema=_object({"forgotten": ref}, ("forgotten",)),
+                hints=Hints(read_only=False, destructive=True, idempotent=True),
+                run=self._forget,
+            ),
+            # history(id) joins here once memories keep their history (issue 13).
+        ]
+
+    def _recall(self, a: dict[str, Any]) -> dict[str, Any]:
+        hits = self.memories.search(self.user_id, a["query"], a["k"], a["category"])
+        return {"results": [self._hit(h) for h in hits], "count": len(hits)}
+
+    def _remember(self, a: dict[str, Any]) -> dict[str, Any]:
+        m = self.memories.add(self.user_id, a["content"], a["category"], pinned=a["pin"])
+        return self._memory(m)
+
+    def _get(self, a: dict[str, Any]) -> dict[str, Any]:
+        return self._memory(self.memories.get(self.user_id, self.refs.resolve(a["id"])))
+
+    def _list(self, a: dict[str, Any]) -> dict[str, Any]:
+        found = self.memories.list(self.user_id, a["category"], a["limit"])
+        return {"memories": [self._memory(m) for m in found], "count": len(found)}
+
+    def _update(self, a: dict[str, Any]) -> dict[str, Any]:
+        memory_id = self.refs.resolve(a["id"])
+        return self._memory(self.memories.edit(self.user_id, memory_id, a["content"]))
+
+    def _forget(self, a: dict[str, Any]) -> dict[str, Any]:
+        memory_id = self.memories.forget(self.user_id, self.refs.resolve(a["id"]))
+        return {"forgotten": self.refs.name(memory_id)}
