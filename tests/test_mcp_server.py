@@ -25,7 +25,7 @@ from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_MODERN_VERSION, OLDEST_SUPPORTED_VERSION
 
-TOOLS = ["recall", "remember", "get", "list_memories", "update", "forget"]
+TOOLS = ["recall", "remember", "get", "list_memories", "update", "forget", "history"]
 PAI = [sys.executable, "-m", "pai_cli.cli.main"]
 
 
@@ -142,7 +142,7 @@ def test_tools_schemas_and_hints_over_stdio(tmp_path: Path) -> None:
             assert hints == {"recall": (True, False, True), "get": (True, False, True),
                              "list_memories": (True, False, True),
                              "remember": (False, False, False), "update": (False, True, True),
-                             "forget": (False, True, True)}
+                             "forget": (False, True, True), "history": (True, False, True)}
     run(scenario)
     err = (tmp_path / "err.log").read_text()
     assert "serving the memories of user 'alice' over MCP (stdio)" in err

@@ -32,7 +32,8 @@ def conforms(tools: MemoryTools, name: str, result: dict[str, Any]) -> dict[str,
 
 def test_schemas_are_json_schema_and_only_what_the_checker_checks(tools: MemoryTools) -> None:
     names = [t.name for t in tools.definitions()]
-    assert names == ["recall", "remember", "get", "list_memories", "update", "forget"]
+    assert names == ["recall", "remember", "get", "list_memories", "update", "forget",
+                     "history"]
     for t in tools.definitions():
         Draft202012Validator.check_schema(t.input_schema)
         Draft202012Validator.check_schema(t.output_schema)
@@ -53,6 +54,7 @@ def test_hints_say_what_each_tool_does(tools: MemoryTools) -> None:
         "recall": (True, False, True), "get": (True, False, True),
         "list_memories": (True, False, True), "remember": (False, False, False),
         "update": (False, True, True), "forget": (False, True, True),
+        "history": (True, False, True),
     }
 
 
@@ -122,7 +124,7 @@ def test_bad_arguments_are_one_line_errors(tools: MemoryTools, name: str, args: 
 def test_integral_floats_count_as_integers_and_null_means_not_given(tools: MemoryTools) -> None:
     assert check_arguments("recall", tools.get("recall").input_schema,
                            {"query": "x", "k": 3.0, "category": None}) == {
-        "query": "x", "k": 3, "category": None}
+        "query": "x", "k": 3, "category": None, "as_of": None}
     assert check_arguments("list_memories", tools.get("list_memories").input_schema, None) == {
         "category": None, "limit": 20}
 
@@ -188,3 +190,42 @@ def test_errors_are_pai_errors_with_an_exit_code(tools: MemoryTools) -> None:
     with pytest.raises(PaiError) as e:
         tools.call("get", {"id": "mem-ffff"})
     assert e.value.exit_code == 1
+
+
+def test_tool_writes_are_events_a_forget_is_undoable_and_history_shows_them(
+        home: FakeHome, tools: MemoryTools) -> None:
+    from pai_cli.core.history import HistoryService
+
+    made = tools.call("remember", {"content": "Sister Alice lives in Lisbon"})
+    tools.call("update", {"id": made["id"], "content": "Sister Alice lives in Porto"})
+    tools.call("forget", {"id": made["id"]})
+    assert tools.call("list_memories", {})["count"] == 0
+    with pytest.raises(NotFound, match="pai memory undo"):
+        tools.call("update", {"id": made["id"], "content": "again"})
+    history = conforms(tools, "history", tools.call("history", {"id": made["id"]}))
+    assert [(e["kind"], e["by"]) for e in history["events"]] == [
+        ("created", "tool"), ("updated", "tool"), ("forgotten", "tool")]
+    assert history["status"] == "retired"
+    hist = HistoryService(home.memories)
+    hist.undo("alice", hist.log("alice", 0)[0].id)  # the user takes the forget back
+    assert tools.call("get", {"id": made["id"]})["content"] == "Sister Alice lives in Porto"
+    assert home.memories.get("alice", made["id"]).origin == "tool"
+
+
+def test_recall_as_of_answers_with_what_held_then() -> None:
+    from dataclasses import replace
+
+    now = [1_780_000_000.0]  # 2026-05-28
+    home = FakeHome(clock=lambda: now[0])
+    tools = MemoryTools(home.memories, "alice")
+    old = home.memories.add("alice", "The user lives in Lisbon", "fact")
+    now[0] += 10 * 86400
+    new = home.memories.add("alice", "The user lives in Porto", "fact")
+    home.memories.change(old, replace(old, status="superseded", superseded_by=new.id,
+                                      valid_to=now[0]), "superseded", "extraction")
+    later = tools.call("recall", {"query": "where does the user live", "k": 5})
+    assert [r["id"] for r in later["results"]] == [new.id]
+    then = tools.call("recall", {"query": "where does the user live", "as_of": "2026-06-01"})
+    assert [r["id"] for r in then["results"]] == [old.id]
+    with pytest.raises(InputError, match="not a date"):
+        tools.call("recall", {"query": "x", "as_of": "last summer"})

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from pai_cli.core.memory_service import MemoryService
 from pai_cli.errors import InputError, NotFound
-from pai_cli.records import Memory, SearchHit, iso
+from pai_cli.records import RETIRED, Memory, SearchHit, iso
 
 RECALL_K_MAX = 50
 """A model asking for more than this wants a listing, not a search; and results are prompt tokens."""
@@ -191,6 +191,20 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _date(value: str) -> float:
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"as_of {value!r} is not a date: use YYYY-MM-DD.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if len(value.strip()) == 10:  # a day: what held on that day
+        parsed += timedelta(days=1, seconds=-1)
+    return parsed.timestamp()
+
+
 def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties,
                               "additionalProperties": False}
@@ -211,9 +225,11 @@ class MemoryTools:
     memories are named (`refs`) are fixed for its life."""
 
     def __init__(self, memories: MemoryService, user_id: str,
-                 refs: References | None = None) -> None:
+                 refs: References | None = None, batch: str | None = None) -> None:
         self.memories = memories
         self.user_id = user_id
+        self.batch = batch
+        """The events of one chat turn's tool calls share a batch (undone together)."""
         self.refs: References = refs or PaiIds(memories, user_id)
         self._tools = {t.name: t for t in self._define()}
 
@@ -304,7 +320,9 @@ class MemoryTools:
                     "k": {"type": "integer", "minimum": 1, "maximum": RECALL_K_MAX,
                           "default": 5, "description": "How many memories to return."},
                     "category": {**_CATEGORY, "description": "Only this category."},
-                    # recall(as_of=...) joins here once memories keep their history (issue 13).
+                    "as_of": {"type": "string", "minLength": 10, "maxLength": 40,
+                              "description": "Answer with what held at this date "
+                                             "(YYYY-MM-DD), superseded memories included."},
                 }, ("query",)),
                 output_schema=_object({"results": {"type": "array", "items": hit},
                                        "count": {"type": "integer"}}, ("results", "count")),
@@ -380,36 +398,75 @@ class MemoryTools:
                 name="forget",
                 title="Forget a memory",
                 description=(
-                    "Delete one memory for good (its text and its index entries); this "
-                    "cannot be undone. Only when the user asks to forget something, or a "
-                    "memory is plainly wrong and update does not fit."),
+                    "Forget one memory: it leaves recall and listing at once (the user can "
+                    "bring it back with `pai memory undo`). Only when the user asks to forget "
+                    "something, or a memory is plainly wrong and update does not fit."),
                 input_schema=_object({"id": ref}, ("id",)),
                 output_schema=_object({"forgotten": ref}, ("forgotten",)),
                 hints=Hints(read_only=False, destructive=True, idempotent=True),
                 run=self._forget,
             ),
-            # history(id) joins here once memories keep their history (issue 13).
+            Tool(
+                name="history",
+                title="History of a memory",
+                description=(
+                    "How one memory came to be: when it was made, each change (who made "
+                    "it: the user, extraction from a conversation, a tool), and whether it "
+                    "was superseded or forgotten."),
+                input_schema=_object({"id": ref}, ("id",)),
+                output_schema=_object({
+                    "events": {"type": "array", "items": {"type": "object"}},
+                    "current": {"type": ["string", "null"]},
+                    "status": {"type": "string"}}, ("events", "current", "status")),
+                hints=Hints(read_only=True, destructive=False, idempotent=True),
+                run=self._history,
+            ),
         ]
 
     def _recall(self, a: dict[str, Any]) -> dict[str, Any]:
-        hits = self.memories.search(self.user_id, a["query"], a["k"], a["category"])
+        as_of = _date(a["as_of"]) if a.get("as_of") else None
+        hits = self.memories.search(self.user_id, a["query"], a["k"], a["category"],
+                                    as_of=as_of)
         return {"results": [self._hit(h) for h in hits], "count": len(hits)}
 
     def _remember(self, a: dict[str, Any]) -> dict[str, Any]:
-        m = self.memories.add(self.user_id, a["content"], a["category"], pinned=a["pin"])
+        m = self.memories.add(self.user_id, a["content"], a["category"], pinned=a["pin"],
+                              origin="tool", actor="tool", batch=self.batch)
         return self._memory(m)
 
+    def _current(self, ref: Any) -> str:
+        """The id a reference names, if that memory is still held (not forgotten)."""
+        memory_id = self.refs.resolve(ref)
+        if self.memories.get(self.user_id, memory_id).status == RETIRED:
+            raise NotFound(f"No memory {ref!r}: it was forgotten (the user can bring it back "
+                           "with `pai memory undo`).")
+        return memory_id
+
     def _get(self, a: dict[str, Any]) -> dict[str, Any]:
-        return self._memory(self.memories.get(self.user_id, self.refs.resolve(a["id"])))
+        return self._memory(self.memories.get(self.user_id, self._current(a["id"])))
 
     def _list(self, a: dict[str, Any]) -> dict[str, Any]:
         found = self.memories.list(self.user_id, a["category"], a["limit"])
         return {"memories": [self._memory(m) for m in found], "count": len(found)}
 
     def _update(self, a: dict[str, Any]) -> dict[str, Any]:
-        memory_id = self.refs.resolve(a["id"])
-        return self._memory(self.memories.edit(self.user_id, memory_id, a["content"]))
+        memory_id = self._current(a["id"])
+        return self._memory(self.memories.edit(self.user_id, memory_id, a["content"],
+                                               actor="tool", batch=self.batch))
 
     def _forget(self, a: dict[str, Any]) -> dict[str, Any]:
-        memory_id = self.memories.forget(self.user_id, self.refs.resolve(a["id"]))
-        return {"forgotten": self.refs.name(memory_id)}
+        # A model's forget retires the memory as an event the user can undo; only the user's
+        # own `pai memory forget` deletes for good.
+        memory = self.memories.retire(self.user_id, self._current(a["id"]), "tool",
+                                      batch=self.batch)
+        return {"forgotten": self.refs.name(memory.id)}
+
+    def _history(self, a: dict[str, Any]) -> dict[str, Any]:
+        from pai_cli.core.history import HistoryService
+
+        memory, events = HistoryService(self.memories).history(self.user_id,
+                                                               self.refs.resolve(a["id"]))
+        return {"events": [{"kind": e.kind, "by": e.actor, "at": iso(e.at), "before": e.before,
+                            "after": e.after} for e in events],
+                "current": memory.content if memory else None,
+                "status": memory.status if memory else "forgotten"}

@@ -45,7 +45,7 @@ CHECKS = {
                       "Developer then lists {name} as running, and its tools show in the "
                       "chat's tools menu.",
     "cursor": "Open Cursor Settings > MCP (or Tools & MCP): {name} should be listed, switched "
-              "on, with its 6 tools.",
+              "on, with its 7 tools.",
     "codex": "Run `codex mcp list` (or /mcp inside Codex): {name} should be listed as "
              "enabled.",
 }
