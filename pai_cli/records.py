@@ -314,6 +314,8 @@ class TurnResult:
     interrupted: bool = False
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """The memory tools the model called this turn: name, arguments, ok, summary."""
     redacted: list[str] = field(default_factory=list)
     """What was taken out of the message before anything was stored (kinds of secret)."""
     incognito: bool = False
@@ -337,6 +339,7 @@ class TurnResult:
             "error": self.error,
             "notice": self.notice,
             "redacted": self.redacted,
+            "tool_calls": self.tool_calls,
             "incognito": self.incognito,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }

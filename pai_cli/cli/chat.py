@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -40,9 +41,11 @@ def run_turn(
     chat_service: ChatService, out: Out, user_id: str, message: str,
     conversation_id: str | None, quiet_notice: bool = False,
     incognito: bool = False, history: list[ChatMessage] | None = None,
+    confirm: Callable[[str], bool] | None = None,
 ) -> TurnResult:
     """One turn on a terminal or a pipe. A model error is raised after everything that
-    arrived is stored; Ctrl-C stops the reply and keeps what arrived."""
+    arrived is stored; Ctrl-C stops the reply and keeps what arrived. confirm asks y/N
+    before a model changes or forgets a memory (None: no one can be asked)."""
     def tell_redacted(result: TurnResult) -> None:
         note = told(result.redacted)
         if note:
@@ -66,13 +69,30 @@ def run_turn(
             out.note(f"(recalled {len(prepared.recalled)}: "
                      + ", ".join(h.memory.id[:12] for h in prepared.recalled) + ")")
 
-    printer = make_printer(out.mode, out.stdout, out.color)
+    printers = [make_printer(out.mode, out.stdout, out.color)]
+
+    def between(action: Callable[[], object]) -> object:
+        # A tool line or a question goes between pieces of the reply, not through them.
+        printers[-1].close()
+        try:
+            return action()
+        finally:
+            printers.append(make_printer(out.mode, out.stdout, out.color))
+
+    def on_tool(line: str) -> None:
+        if not out.json:
+            between(lambda: out.note(f"  [memory] {line}"))
+
+    def asked(question: str) -> bool:
+        return bool(between(lambda: confirm(question))) if confirm else False
+
     try:
         result = chat_service.turn(user_id, message, conversation_id, TurnHooks(
-            on_text=printer.feed, on_recalled=show_recalled, incognito=incognito,
-            history=history))
+            on_text=lambda piece: printers[-1].feed(piece), on_recalled=show_recalled,
+            incognito=incognito, history=history, on_tool=on_tool,
+            confirm=asked if confirm else None))
     finally:
-        printer.close()
+        printers[-1].close()
     if out.json:
         out.emit(result.to_dict())
     if result.interrupted:
@@ -147,7 +167,7 @@ def chat(
         try:
             result = run_turn(chat_service, out, user_id, text, current,
                               quiet_notice=bool(turns), incognito=incognito,
-                              history=off_record if incognito else None)
+                              history=off_record if incognito else None, confirm=ask_yes_no)
             turns.append(result)
             if incognito:
                 off_record[:] = result.exchange[-chat_service.settings.history_messages:]
@@ -170,6 +190,17 @@ def chat(
         out.note("pai: writing the last exchange to memory...")
         writer.wait(chat_service.settings.memory_wait_s)
     notices()
+
+
+def ask_yes_no(question: str) -> bool:
+    """y/N on the terminal (between REPL prompts, so stdin is the user's)."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def usage_summary(turns: list[TurnResult]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pai_cli.core import text
 from pai_cli.core.jobs import REMEMBER, RememberJob
 from pai_cli.core.memory_service import DAY, MemoryService
+from pai_cli.core.model_tools import MAX_ROUNDS, ModelTools
 from pai_cli.core.prompt import Prompt, build_prompt
 from pai_cli.core.redact import redact
 from pai_cli.core.remember import MemoryWriter, WriterSettings
@@ -30,6 +31,7 @@ from pai_cli.records import (
     ConversationInfo,
     Message,
     SealedMessage,
+    ToolCall,
     TurnResult,
     Usage,
     UsageRecord,
@@ -51,6 +53,10 @@ class ChatSettings:
     history_messages: int = 20
     context_tokens: int = 12000
     max_tokens: int = 2048
+    model_tools: bool = True
+    """Offer the model the memory tools (remember, recall, update, forget)."""
+    allow_unasked: bool = False
+    """Let update/forget run where no one can be asked (allow_model_forget)."""
     memory_wait_s: float = 30.0
     """How long leaving the REPL waits for the last exchange to be written to memory (what
     is not written by then stays queued for the next run)."""
@@ -73,6 +79,11 @@ class TurnHooks:
     """Off the record: nothing of the turn is stored or remembered (recall still reads)."""
     history: Sequence[ChatMessage] | None = None
     """Off the record, the conversation so far (the caller keeps it: result.exchange)."""
+    confirm: Callable[[str], bool] | None = None
+    """Asks the user yes/no before a model's update or forget; None where no one can be
+    asked (-m, a pipe, the HTTP API): those calls are then refused (ChatSettings)."""
+    on_tool: Callable[[str], None] | None = None
+    """One line per tool call the model made, as it is run."""
 
 
 @dataclass
@@ -237,30 +248,64 @@ class ChatService:
         result.timings_ms["prepare"] = (time.perf_counter() - started) * 1000
         return PreparedTurn(user_id, result, prompt, started)
 
-    def _stream(self, turn: PreparedTurn) -> Iterator[str]:
-        """Step 4: the reply's text as it arrives. What arrived is kept in turn.parts, so a
-        Ctrl-C or a broken stream still leaves a reply to store."""
+    def _stream(self, turn: PreparedTurn, hooks: TurnHooks) -> Iterator[str]:
+        """Step 4: the reply's text as it arrives, with the memory tools the model calls
+        run between rounds (and their results fed back in the same turn). What arrived is
+        kept in turn.parts, so a Ctrl-C or a broken stream still leaves a reply to store."""
         if self.model is None or turn.prompt is None:
             return
         sent = time.perf_counter()
         first = True
+        tools = self._tools_for(turn, hooks)
+        specs = tools.specs() if tools else []
+        messages = list(turn.prompt.messages)
+        used_in = used_out = 0
         try:
-            for event in self.model.stream(turn.prompt.system, turn.prompt.messages,
-                                           self.settings.max_tokens):
-                if event.text:
-                    if first:
-                        turn.result.timings_ms["first_token"] = (time.perf_counter() - sent) * 1000
-                        first = False
-                    turn.parts.append(event.text)
-                    yield event.text
-                if event.usage is not None:
-                    u = event.usage
-                    turn.result.usage = Usage(
-                        u.input_tokens, u.output_tokens,
-                        estimate_cost(self.model.model_id, u.input_tokens, u.output_tokens),
-                    )
+            for round_ in range(MAX_ROUNDS):
+                calls: list[ToolCall] = []
+                said: list[str] = []
+                for event in self.model.stream(turn.prompt.system, messages,
+                                               self.settings.max_tokens, specs):
+                    if event.text:
+                        if first:
+                            turn.result.timings_ms["first_token"] = (
+                                time.perf_counter() - sent) * 1000
+                            first = False
+                        turn.parts.append(event.text)
+                        said.append(event.text)
+                        yield event.text
+                    if event.tool_call is not None:
+                        calls.append(event.tool_call)
+                    if event.usage is not None:
+                        used_in += event.usage.input_tokens
+                        used_out += event.usage.output_tokens
+                        turn.result.usage = Usage(used_in, used_out, estimate_cost(
+                            self.model.model_id, used_in, used_out))
+                if not calls or tools is None:
+                    return
+                if round_ == MAX_ROUNDS - 1:
+                    return  # the model keeps calling tools: what it said stands
+                results = []
+                for call in calls:
+                    outcome = tools.run(call, hooks.confirm, self.settings.allow_unasked)
+                    results.append(outcome.result)
+                    turn.result.tool_calls.append({
+                        "name": call.name, "arguments": call.arguments,
+                        "ok": not outcome.result.is_error, "summary": outcome.line})
+                    if hooks.on_tool is not None:
+                        hooks.on_tool(outcome.line)
+                messages += [ChatMessage("assistant", "".join(said), tool_calls=tuple(calls)),
+                             ChatMessage("user", "", tool_results=tuple(results))]
         finally:
             turn.result.timings_ms["model"] = (time.perf_counter() - sent) * 1000
+
+    def _tools_for(self, turn: PreparedTurn, hooks: TurnHooks) -> ModelTools | None:
+        if not self.settings.model_tools:
+            return None
+        # Off the record a model may look things up, but writes nothing.
+        return ModelTools(self.memories, turn.user_id,
+                          [h.memory.id for h in turn.result.recalled],
+                          read_only=hooks.incognito)
 
     def _finish(
         self, turn: PreparedTurn, interrupted: bool = False, error: PaiError | None = None
@@ -308,7 +353,7 @@ class ChatService:
             hooks.on_recalled(prepared.result)
         error: PaiError | None = None
         interrupted = False
-        stream = self._stream(prepared)
+        stream = self._stream(prepared, hooks)
         try:
             for piece in stream:
                 if hooks.on_text is not None:

@@ -230,7 +230,7 @@ class Wiring:
             settings=ChatSettings(
                 conversation_ttl_days=s.conversation_ttl_days, recall_k=s.recall_k,
                 history_messages=s.history_messages, context_tokens=s.context_tokens,
-                max_tokens=s.max_tokens,
+                max_tokens=s.max_tokens, allow_unasked=s.allow_model_forget,
             ),
             usage=self.usage_log,
             writer=self.writer_settings,
