@@ -50,3 +50,30 @@ def test_unknown_model_is_a_config_error(real_env) -> None:
     bogus = BedrockModel("us.anthropic.no-such-model-v9:0", model.region, model.profile)
     with pytest.raises(ConfigError):
         list(bogus.stream("s", [ChatMessage("user", "hi")], 5))
+
+
+def test_a_tool_call_and_its_result_round_trip(real_env) -> None:
+    """The whole tool loop against the real service: the toolConfig is accepted, a call
+    streams in and parses, and the follow-up (toolUse, toolResult, toolConfig again) is
+    accepted and answered in text."""
+    from pai_cli.records import ToolResult, ToolSpec
+
+    remember = ToolSpec("remember", "Store one fact about the user in long-term memory.", {
+        "type": "object", "properties": {"content": {"type": "string"}},
+        "required": ["content"]})
+    model = make_model()
+    ask = [ChatMessage("user", "Remember this about me: I moved to Porto in March. Use the "
+                               "remember tool, then confirm in one short sentence.")]
+    system = "You are a memory assistant. Store facts with the remember tool when asked."
+    events = list(model.stream(system, ask, 300, [remember]))
+    calls = [e.tool_call for e in events if e.tool_call is not None]
+    assert events[-1].stop_reason == "tool_use" and calls, "the model made no tool call"
+    assert calls[0].name == "remember" and calls[0].error is None
+    assert "Porto" in calls[0].arguments["content"]
+    text = "".join(e.text for e in events)
+    follow = [*ask, ChatMessage("assistant", text, tool_calls=tuple(calls)),
+              ChatMessage("user", "", tool_results=tuple(
+                  ToolResult(c.id, {"stored": True}) for c in calls))]
+    answer = list(model.stream(system, follow, 100, [remember]))
+    assert "".join(e.text for e in answer).strip()
+    assert answer[-1].stop_reason == "end_turn" and answer[-1].usage.output_tokens > 0

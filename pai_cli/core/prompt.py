@@ -90,13 +90,27 @@ def build_prompt(
 
 def _alternate(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
     """Converse (and several OpenAI-compatible servers) want user/assistant turns that
-    alternate and start with the user: merge runs of one role, drop a leading reply."""
+    alternate and start with the user: merge runs of one role, drop a leading reply.
+
+    Tool calls and results are never merged away or reordered. A message reads as results,
+    then text, then calls, so two messages merge only where that keeps their order (the first
+    asks for no tools, the second answers none); otherwise both stay as they are. Results at
+    the very start answer calls that are no longer in the prompt (trimmed with the reply that
+    made them), and every provider refuses orphan results: they go, and their message too if
+    it has nothing else."""
     out: list[ChatMessage] = []
     for m in messages:
         if not out and m.role != "user":
             continue
-        if out and out[-1].role == m.role:
-            out[-1] = ChatMessage(m.role, out[-1].content + "\n\n" + m.content)
+        if not out and m.tool_results:
+            if not m.content:
+                continue
+            m = ChatMessage(m.role, m.content, m.tool_calls)
+        if out and out[-1].role == m.role and not out[-1].tool_calls and not m.tool_results:
+            last = out[-1]
+            text = "\n\n".join(part for part in (last.content, m.content) if part)
+            out[-1] = ChatMessage(m.role, text, tool_calls=m.tool_calls,
+                                  tool_results=last.tool_results)
         else:
             out.append(m)
     return out

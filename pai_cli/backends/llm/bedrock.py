@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from pai_cli.backends.llm.tool_args import arguments_from_text
 from pai_cli.errors import ModelConfigError, ModelError, PaiError, PromptTooLong
-from pai_cli.records import ChatMessage, ReplyEvent, Usage
+from pai_cli.records import ChatMessage, ReplyEvent, ToolCall, ToolSpec, Usage
 
 DEFAULT_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
 """Current Claude models are called through a cross-region inference profile: the id gets
@@ -70,16 +72,22 @@ class BedrockModel:
             )
         return self._client_obj
 
-    def _request(self, system: str, messages: Sequence[ChatMessage], max_tokens: int) -> dict:
-        return {
+    def _request(self, system: str, messages: Sequence[ChatMessage], max_tokens: int,
+                 tools: Sequence[ToolSpec] = ()) -> dict:
+        request = {
             "modelId": self.model_id,
             "system": [{"text": system}],
-            "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in messages],
+            "messages": [{"role": m.role, "content": _content(m)} for m in messages],
             "inferenceConfig": {"maxTokens": max_tokens},
         }
+        config = _tool_config(tools, messages)
+        if config is not None:
+            request["toolConfig"] = config
+        return request
 
     def stream(
-        self, system: str, messages: Sequence[ChatMessage], max_tokens: int
+        self, system: str, messages: Sequence[ChatMessage], max_tokens: int,
+        tools: Sequence[ToolSpec] = (),
     ) -> Iterator[ReplyEvent]:
         from botocore.exceptions import (
             BotoCoreError,
@@ -89,32 +97,65 @@ class BedrockModel:
             NoCredentialsError,
             ReadTimeoutError,
         )
+        from urllib3.exceptions import ProtocolError
+        from urllib3.exceptions import ReadTimeoutError as StreamReadTimeout
 
-        request = self._request(system, messages, max_tokens)
+        request = self._request(system, messages, max_tokens, tools)
         for attempt in range(self.stream_retries + 1):
-            sent_text = False
+            # Text or a finished tool call is output: once any has been handed on, a retry
+            # would show it twice (or run a tool twice). A half-streamed call is not output.
+            sent = False
             try:
                 response = self._client().converse_stream(**request)
                 usage: Usage | None = None
                 stop: str | None = None
+                open_calls: dict[int, _PendingUse] = {}
                 for event in response["stream"]:
-                    if "contentBlockDelta" in event:
-                        piece = event["contentBlockDelta"]["delta"].get("text")
+                    if "contentBlockStart" in event:
+                        block = event["contentBlockStart"]
+                        use = (block.get("start") or {}).get("toolUse")
+                        if use:
+                            open_calls[block.get("contentBlockIndex", 0)] = _PendingUse(
+                                str(use.get("toolUseId", "")), str(use.get("name", "")))
+                    elif "contentBlockDelta" in event:
+                        block = event["contentBlockDelta"]
+                        delta = block.get("delta") or {}
+                        piece = delta.get("text")
                         if piece:
-                            sent_text = True
+                            sent = True
                             yield ReplyEvent(text=piece)
+                        if "toolUse" in delta:
+                            pending = open_calls.get(block.get("contentBlockIndex", 0))
+                            if pending is None:
+                                raise ModelError("Bedrock streamed tool input for a block it "
+                                                 "never started: try again.")
+                            pending.pieces.append(str(delta["toolUse"].get("input") or ""))
+                    elif "contentBlockStop" in event:
+                        pending = open_calls.pop(event["contentBlockStop"].get(
+                            "contentBlockIndex", 0), None)
+                        if pending is not None:
+                            sent = True
+                            yield ReplyEvent(tool_call=pending.call(truncated=False))
                     elif "messageStop" in event:
                         stop = event["messageStop"].get("stopReason")
                     elif "metadata" in event:
                         u = event["metadata"].get("usage", {})
                         usage = Usage(int(u.get("inputTokens", 0)), int(u.get("outputTokens", 0)))
+                if open_calls:
+                    if stop is None:
+                        raise ModelError("The reply stream was cut off in the middle of a tool "
+                                         "call; what arrived is kept.")
+                    # The message ended without closing the block: its input is all there is.
+                    for index in sorted(open_calls):
+                        yield ReplyEvent(tool_call=open_calls[index].call(
+                            truncated=stop == "max_tokens"))
                 yield ReplyEvent(usage=usage, stop_reason=stop)
                 return
             except ClientError as e:
                 code = e.response.get("Error", {}).get("Code", "")
                 # Throttling inside the stream (botocore already retried the request itself):
-                # retry ourselves, but only while nothing has been shown, or text would repeat.
-                if code in RETRYABLE and not sent_text and attempt < self.stream_retries:
+                # retry ourselves, but only while nothing has been handed on.
+                if code in RETRYABLE and not sent and attempt < self.stream_retries:
                     self._sleep(min(0.5 * 2**attempt, 8.0))
                     continue
                 raise self._translate(code, e.response.get("Error", {}).get("Message", "")) from None
@@ -127,9 +168,15 @@ class BedrockModel:
                 raise ModelError(
                     f"Cannot reach Bedrock in {self.region}: check the network and the region."
                 ) from None
-            except ReadTimeoutError:
+            except (ReadTimeoutError, StreamReadTimeout):
                 raise ModelError(
                     f"Bedrock did not answer within {self.read_timeout:.0f} s: try again."
+                ) from None
+            except ProtocolError:
+                # The event stream is read straight off the connection: a cut reaches us as
+                # urllib3's error, not botocore's.
+                raise ModelError(
+                    "The reply stream was cut off before it ended; what arrived is kept."
                 ) from None
             except BotoCoreError as e:
                 raise ModelError(f"Calling Bedrock failed: {e}") from None
@@ -190,3 +237,58 @@ class BedrockModel:
         except BotoCoreError as e:
             raise ModelError(f"Cannot reach Bedrock in {self.region}: {e}") from None
         return [self.model_id]
+
+
+@dataclass
+class _PendingUse:
+    """A toolUse block being streamed: its input arrives as pieces of one JSON text."""
+
+    id: str
+    name: str
+    pieces: list[str] = field(default_factory=list)
+
+    def call(self, truncated: bool) -> ToolCall:
+        arguments, error = arguments_from_text(self.name or "the tool", "".join(self.pieces),
+                                               truncated)
+        return ToolCall(self.id, self.name, arguments, error)
+
+
+def _content(m: ChatMessage) -> list[dict[str, Any]]:
+    """Converse content blocks. Tool results come first in their message and tool uses
+    after the text (Anthropic's order, which Converse passes on): the text of a message that
+    carries only tool blocks is left out, as an empty text block is refused."""
+    blocks: list[dict[str, Any]] = []
+    for r in m.tool_results:
+        result: dict[str, Any] = {"toolUseId": r.call_id, "content": [{"json": r.content}]}
+        if r.is_error:
+            result["status"] = "error"
+        blocks.append({"toolResult": result})
+    if m.content or not (m.tool_results or m.tool_calls):
+        blocks.append({"text": m.content})
+    for c in m.tool_calls:
+        # A call whose arguments were unusable is echoed with none: the error result that
+        # answers it tells the model why.
+        blocks.append({"toolUse": {"toolUseId": c.id, "name": c.name,
+                                   "input": c.arguments if c.arguments is not None else {}}})
+    return blocks
+
+
+def _spec(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "inputSchema": {"json": schema}}
+    if description:  # the model's NonEmptyString: an empty one fails validation
+        spec["description"] = description
+    return {"toolSpec": spec}
+
+
+def _tool_config(tools: Sequence[ToolSpec], messages: Sequence[ChatMessage]) -> dict | None:
+    """toolConfig for the request. Bedrock refuses a request whose messages hold toolUse or
+    toolResult blocks without one ("The toolConfig field must be defined when using toolUse
+    and toolResult content blocks."), so when no tools are offered but the history has tool
+    blocks, the tools it names are declared, marked as not available now."""
+    if tools:
+        return {"tools": [_spec(t.name, t.description, t.input_schema) for t in tools]}
+    named = list(dict.fromkeys(c.name for m in messages for c in m.tool_calls if c.name))
+    if not named:
+        return None
+    return {"tools": [_spec(n, "Not available in this request: do not call it.",
+                            {"type": "object", "properties": {}}) for n in named]}
