@@ -132,3 +132,46 @@ def test_memory_tokens_are_shown_apart_in_usage(model) -> None:
     assert by[("tiny-model", "memory")]["input_tokens"] == 350
     table = pai("usage")
     assert "memory" in table.out and "chat" in table.out
+
+
+def test_forget_what_i_told_you_about_my_old_job_over_http(model) -> None:
+    """The model's forget tool over the real OpenAI wire format: refused from -m (no one to
+    ask), done with the user's yes in the REPL's question, and undoable."""
+    from fakes.openai_server import split_call
+
+    from pai_cli.cli.chat import run_turn
+    from pai_cli.cli.output import Out
+    from pai_cli.config import load_settings
+    from pai_cli.wiring import Wiring
+
+    job = js("memory", "add", "The user works at Initech as a tester", "-c", "work", "--no-pin")
+    forget = Reply([], tool_chunks=split_call(0, "call_1", "forget", ['{"id"', ': 1}']))
+    with openai_fake(forget, Reply(["I can't do that from here."]), forget,
+                     Reply(["Done, forgotten."])) as (fake, server):
+        model(server.url)
+        r = pai("chat", "-m", "forget what I told you about my old job", "--json")
+        assert r.code == 0, r.err
+        turn = json.loads(r.out)
+        assert turn["tool_calls"][0]["ok"] is False and "refused" in turn["tool_calls"][0][
+            "summary"]
+        assert js("memory", "show", job["id"])["status"] == "active"
+        sent = fake.chat_calls[1]["messages"]
+        assert sent[-1]["role"] == "tool" and "no one can be asked" in sent[-1]["content"]
+        # The REPL's turn, with a yes to its question.
+        w = Wiring(load_settings("alice"))
+        import io
+
+        out = Out("text", stdout=io.StringIO(), stderr=io.StringIO())
+        asked: list[str] = []
+        run_turn(w.chat, out, "alice", "forget what I told you about my old job", None,
+                 confirm=lambda q: asked.append(q) or True)
+        w.close()
+        assert asked == ["pai wants to forget 'The user works at Initech as a tester'. Allow?"]
+        assert "[memory] forget 'The user works at Initech as a tester': done" in \
+            out.stderr.getvalue()
+        assert out.stdout.getvalue().strip() == "Done, forgotten."
+    assert js("memory", "list") == []
+    event = next(e for e in js("memory", "log") if e["kind"] == "forgotten")
+    assert event["actor"] == "tool"
+    assert pai("memory", "undo", event["id"]).code == 0
+    assert [m["id"] for m in js("memory", "list")] == [job["id"]]
