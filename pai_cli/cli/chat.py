@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,10 +12,11 @@ from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, run_of, setup
 from pai_cli.cli.output import Out
 from pai_cli.cli.printer import make_printer
 from pai_cli.config import PROVIDERS, ModelChoice
-from pai_cli.core.chat import ChatService, TurnHooks
-from pai_cli.core.redact import told
 from pai_cli.errors import InputError, PaiError
-from pai_cli.records import ChatMessage, TurnResult
+
+if TYPE_CHECKING:  # the core is imported by the commands that run, not by `pai --help`
+    from pai_cli.core.chat import ChatService
+    from pai_cli.records import ChatMessage, TurnResult
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model id (also PAI_MODEL).")]
 ProviderOpt = Annotated[
@@ -46,6 +47,9 @@ def run_turn(
     """One turn on a terminal or a pipe. A model error is raised after everything that
     arrived is stored; Ctrl-C stops the reply and keeps what arrived. confirm asks y/N
     before a model changes or forgets a memory (None: no one can be asked)."""
+    from pai_cli.core.chat import TurnHooks
+    from pai_cli.core.redact import told
+
     def tell_redacted(result: TurnResult) -> None:
         note = told(result.redacted)
         if note:

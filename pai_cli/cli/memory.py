@@ -12,7 +12,6 @@ import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.progress import progress_bar
-from pai_cli.core.redact import told
 from pai_cli.errors import InputError
 
 app = typer.Typer(
@@ -49,6 +48,8 @@ def add(
     text, redacted = wiring.memories.redact(text)
     memory = wiring.memories.add(wiring.settings.user, text, category, pinned=pin)
     if redacted:
+        from pai_cli.core.redact import told
+
         out.note(told(redacted) or "")
     if out.json:
         out.emit(memory.to_dict())

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pai_cli.cli import when
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.output import Out
-from pai_cli.records import MemoryEvent, iso
+
+if TYPE_CHECKING:
+    from pai_cli.records import MemoryEvent
 
 
 def _summary(e: MemoryEvent) -> str:
@@ -36,6 +38,8 @@ def show_events(out: Out, events: list[MemoryEvent], with_memory: bool) -> None:
     if not events:
         out.note("No changes.")
         return
+    from pai_cli.records import iso
+
     cols = ["event", "when", "kind", "by", *(["memory"] if with_memory else []), "change"]
     out.table(None, cols, [
         (e.id[:12], iso(e.at), e.kind, e.actor + (f" ({e.model})" if e.model else ""),

@@ -10,13 +10,21 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pai_cli.config import no_color
 from pai_cli.errors import ConfigError
-from pai_cli.records import ConversationInfo, Memory, Message, SearchHit, iso
+
+if TYPE_CHECKING:
+    from pai_cli.records import ConversationInfo, Memory, Message, SearchHit
 
 MODES = ("json", "table", "text")
+
+
+def iso(ts: float | None) -> str | None:
+    from pai_cli.records import iso as to_iso  # records only when something is drawn
+
+    return to_iso(ts)
 
 
 def _short(text: str, width: int = 80) -> str:
