@@ -9,7 +9,8 @@ import pytest
 from fakes.home import FakeHome
 from jsonschema import Draft202012Validator
 
-from pai_cli.core.tools import CHECKED_KEYWORDS, MemoryTools, check_arguments
+from pai_cli.core.tool_args import CHECKED_KEYWORDS, check_arguments
+from pai_cli.core.tools import MemoryTools
 from pai_cli.errors import InputError, NotFound, PaiError
 
 
