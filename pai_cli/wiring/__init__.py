@@ -132,6 +132,7 @@ class Wiring:
                                     min_score=s.min_score),
             # Locally the vectors live in the store's SQLite file: one transaction for both.
             atomic_index=not self.is_aws,
+            notify=self.notices.append,
         )
 
     def _aws_memory_parts(self) -> tuple[Any, Any]:
