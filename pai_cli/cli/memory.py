@@ -67,7 +67,8 @@ def list_(
     Example: pai memory list --category health --limit 10
     """
     wiring, out, _ = setup(ctx, user, as_json, output)
-    out.memories(wiring.memories.list(wiring.settings.user, category, limit))
+    # "At most" this many: a number past what any store can hold means all of them.
+    out.memories(wiring.memories.list(wiring.settings.user, category, min(limit, 2**62)))
 
 
 @app.command("show")
