@@ -1,14 +1,19 @@
 """The routes, as thin adapters over the core services the CLI uses.
 
 POST /chat, POST /search, GET /memory/{id} (a conversation's messages, as in the reference),
-GET /memories, GET /memories/{id}, DELETE /memories/{id}; GET /openapi.json. Request bodies
-are validated (clear 400s); unknown ids are 404; errors never carry a stack trace."""
+GET /memories, GET /memories/{id}, DELETE /memories/{id}; GET /openapi.json. Requests are
+validated against the models in schema.py (clear 400s), unknown ids are 404, a body that is
+not JSON 415, a method a path does not declare 405 with Allow; errors never carry a stack
+trace."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -76,16 +81,12 @@ class _Resolver(APIGatewayHttpResolver):
         # decoded, "/memories/a%3Ab" is the id "a:b" it names (ids never hold a "/").
         path = event.get("rawPath")
         if isinstance(path, str) and "%" in path:
-            from urllib.parse import unquote
-
             event = {**event, "rawPath": unquote(path)}
         method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
         headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
         kind = str(headers.get("content-type") or "").strip().lower()
         if method == "POST" and kind and not kind.startswith("application/json"):
             # The framework would also read forms; the document says JSON, and so does pai.
-            import json
-
             return {"statusCode": 415, "headers": {"Content-Type": "application/json"},
                     "body": json.dumps({"error": f"Send the body as application/json, not "
                                                  f"{kind.split(';')[0]}."})}
@@ -136,8 +137,7 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
 
     @app.get("/memory/<conversation_id>", summary="A conversation's messages, in order.",
              responses=responses(ConversationOut, 404))
-    def conversation(
-        conversation_id: ConversationIdPath) -> Response[dict]:
+    def conversation(conversation_id: ConversationIdPath) -> Response[dict]:
         chat_service, uid = services().chat, user()
         _exact(lambda: chat_service.resolve_conversation(uid, conversation_id),
                conversation_id, "conversation")
@@ -186,8 +186,6 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
         return _json(200, openapi_document())
 
     def allowed_methods(path: str) -> list[str]:
-        import re
-
         for template, item in openapi_document().get("paths", {}).items():
             pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
             if re.fullmatch(pattern, path):
@@ -255,8 +253,6 @@ def app_logger() -> Any:
 
 def too_large(event: dict[str, Any]) -> dict[str, Any] | None:
     """An HTTP API v2 response refusing an oversized body before any parsing."""
-    import json
-
     body = event.get("body") or ""
     if len(body) > MAX_BODY * (4 / 3 if event.get("isBase64Encoded") else 1):
         return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
