@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 import re
 import tomllib
@@ -63,6 +64,10 @@ EMBEDDERS = ("default", "local", "titan")
 MEMORY_MODES = ("distill", "verbatim")
 CHOICES = {"backend": BACKENDS, "vector_store": VECTOR_STORES, "embedder": EMBEDDERS,
            "memory_mode": MEMORY_MODES}
+MAX_TTL_DAYS = 36500.0
+"""A lifetime of up to 100 years: every date pai stores must stay showable (year <= 9999),
+and a memory meant to outlive that is pinned instead."""
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")  # core/text.py clean_category's rule
 
 
 def debug_requested(args: list[str]) -> bool:
@@ -97,8 +102,12 @@ def config_path(home: Path) -> Path:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+    try:
+        if not path.exists():
+            return {}
+    except OSError as e:  # a folder pai may not look into (an unreadable PAI_HOME)
+        raise ConfigError(f"Cannot read {path.parent} ({e.strerror}): check its permissions, "
+                          "or set PAI_HOME to a folder you can use.") from None
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -201,8 +210,14 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
     home = default_home()
     path = config_path(home)
     data = read_config(path)
-    chosen = user or os.environ.get("PAI_USER") or data.pop("user", None) or _os_user()
-    data.pop("user", None)
+    configured = data.pop("user", None)
+    if configured is not None and not _USER.fullmatch(configured):
+        raise ConfigError(f"Setting 'user' = {configured!r} in {path} is not valid: use 1-64 "
+                          "letters, digits, '.', '_', '@', '+' or '-'.")
+    # An empty --user is a mistake to say, not a request for the OS user (an empty PAI_USER
+    # is the shell's way of leaving it unset, so that one still falls through).
+    chosen = user if user is not None else (os.environ.get("PAI_USER") or configured
+                                            or _os_user())
     for key, (var, kind) in _ENV.items():
         raw = os.environ.get(var)
         if raw:
@@ -225,6 +240,7 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
     for key in ("max_tokens", "context_tokens", "history_messages"):
         if key in data and data[key] < 1:
             raise ConfigError(f"Setting {key!r} must be at least 1.")
+    _check_values(data, path)
     if "memory_categories" in data:
         cats = data["memory_categories"]
         if not all(isinstance(c, str) and re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,39}", c)
@@ -234,6 +250,25 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
         data["memory_categories"] = tuple(cats)
     return Settings(home=home, config_file=path, user=check_user(chosen), **data,
                     **_from_environment())
+
+
+def _check_values(data: dict[str, Any], path: Path) -> None:
+    """Values the type check lets through but pai cannot use: refused on load, naming the
+    setting, rather than failing later under the name of a flag nobody typed."""
+    if "recall_k" in data and not 1 <= data["recall_k"] <= 100:
+        raise ConfigError(f"Setting 'recall_k' = {data['recall_k']} in {path}: use a number "
+                          "of memories from 1 to 100.")
+    for key in ("memory_ttl_days", "conversation_ttl_days"):
+        if key in data and not (math.isfinite(data[key]) and 0 < data[key] <= MAX_TTL_DAYS):
+            raise ConfigError(f"Setting {key!r} = {data[key]} in {path}: use a number of days "
+                              f"above 0 and at most {MAX_TTL_DAYS:.0f} (pin a memory to keep "
+                              "it for good).")
+    if "default_category" in data:
+        category = data["default_category"].strip().lower()
+        if not _CATEGORY.fullmatch(category):
+            raise ConfigError(f"Setting 'default_category' = {data['default_category']!r} in "
+                              f"{path}: use 1-40 of a-z, 0-9, '-', '_', '.'.")
+        data["default_category"] = category
 
 
 def _seconds(var: str, default: float, least: float) -> float:

@@ -7,6 +7,8 @@
     │   └── ModelMismatch         index built with another embedding model
     └── BackendError    (exit 4)  a store that failed or cannot be reached: locked,
         │                         read-only or corrupted database
+        ├── UnreadableRecord      one stored record that cannot be read (altered, moved,
+        │                         unknown format): readers skip it and name it
         └── ModelError            a chat model that refused or failed (throttled, timed
             │                     out, unreachable); `partial` holds what arrived
             └── DeadlineExceeded  the reply did not end before the turn's deadline
@@ -55,6 +57,11 @@ class ModelMismatch(ConfigError):
 
 class BackendError(PaiError):
     exit_code = ExitCode.BACKEND
+
+
+class UnreadableRecord(BackendError):
+    """One record that cannot be read, while the rest of the store can: a reader of many
+    records leaves it out and names it, rather than failing for all of them."""
 
 
 class ModelError(BackendError):

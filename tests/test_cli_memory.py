@@ -198,17 +198,28 @@ def test_short_prefixes_do_not_pick_a_memory() -> None:
 
 
 def test_export_failure_leaves_no_plaintext_behind(tmp_path: Path, pai_home: Path) -> None:
-    import sqlite3
+    """Writing fails half-way (here: a file size limit, as a full disk would): the partial
+    plaintext file is removed and the error is one line. (A record that cannot be read is
+    not such a failure any more: tests/test_hardening.py.)"""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
 
     for i in range(3):
-        add(f"exported note {i}")
-    con = sqlite3.connect(pai_home / "pai.db")
-    con.execute("UPDATE memories SET content = X'0100' WHERE rowid = 3")
-    con.commit()
-    con.close()
+        add(f"exported note {i}: " + "long text " * 4000)
     target = tmp_path / "out.jsonl"
-    r = pai("memory", "export", str(target))
-    assert r.code == 4
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # kept across exec: write() fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    r = subprocess.run([sys.executable, "-m", "pai_cli.cli.main", "memory", "export", str(target)],
+                       cwd=ROOT, capture_output=True, preexec_fn=small_files, timeout=120)
+    assert r.returncode == 4, r.stderr
+    assert b"nothing was exported" in r.stderr and b"Traceback" not in r.stderr
     assert list(tmp_path.glob("*out.jsonl*")) == []
 
 

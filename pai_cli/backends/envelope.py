@@ -51,7 +51,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pai_cli.errors import BackendError
+from pai_cli.errors import UnreadableRecord
 
 VERSION = b"\x02"
 LEGACY_LOCAL = b"\x01"
@@ -129,7 +129,7 @@ class EnvelopeCipher:
         elif version == LEGACY_LOCAL and self.wrapper.durable:
             start = 1
         else:
-            raise BackendError(f"{kind} {record_id} has an unknown encryption format.")
+            raise UnreadableRecord(f"{kind} {record_id} has an unknown encryption format.")
         if len(blob) < start + NONCE + TAG:
             raise _moved(kind, record_id)
         if start == 1:
@@ -162,7 +162,7 @@ class EnvelopeCipher:
         return out
 
 
-def _moved(kind: str, record_id: str) -> BackendError:
-    return BackendError(
+def _moved(kind: str, record_id: str) -> UnreadableRecord:
+    return UnreadableRecord(
         f"{kind} {record_id} could not be decrypted: it was altered or moved from another record."
     )

@@ -27,7 +27,8 @@ def list_(
     Example: pai conversations list -n 5
     """
     wiring, out, settings = setup(ctx, user, as_json, output)
-    out.conversations(wiring.chat.list_conversations(settings.user, limit))
+    # "At most" this many: a number past what any store can hold means all of them.
+    out.conversations(wiring.chat.list_conversations(settings.user, min(limit, 2**62)))
 
 
 @app.command("show")

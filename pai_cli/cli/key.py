@@ -60,12 +60,19 @@ def backup(
     wiring, out, settings = setup(ctx, user, as_json, output)
     if file.exists() and not force:
         raise InputError(f"{file} exists: choose another file or pass --force.")
+    if not file.parent.is_dir():
+        raise InputError(f"The folder {file.parent} does not exist: create it or choose "
+                         "another place for the backup.")
     key_file = wiring.key_file()
     fingerprint = key_file.check()  # makes the key on first use, checks it against the db
     doc = key_file.backup(_passphrase(settings, confirm=True))
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(doc)
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(doc)
+    except OSError as e:
+        raise InputError(f"Cannot write {file} ({e.strerror}): choose a place you can "
+                         "write.") from None
     wiring.notices.clear()  # "back your key up" is what just happened
     info = {"backup": str(file), "fingerprint": fingerprint}
     out.emit(info) if out.json else out.note(

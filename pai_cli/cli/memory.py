@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, UserOpt, setup
 from pai_cli.cli.progress import progress_bar
-from pai_cli.errors import InputError
+from pai_cli.errors import BackendError, InputError
 
 app = typer.Typer(
     help="Add, list, show, edit, pin and forget memories; import, export and reindex them.\n\n"
@@ -73,7 +74,8 @@ def list_(
     Example: pai memory list --category health --limit 10
     """
     wiring, out, _ = setup(ctx, user, as_json, output)
-    out.memories(wiring.memories.list(wiring.settings.user, category, limit,
+    # "At most" this many: a number past what any store can hold means all of them.
+    out.memories(wiring.memories.list(wiring.settings.user, category, min(limit, 2**62),
                                       include_inactive=all_))
 
 
@@ -191,11 +193,16 @@ def export(
         target = sys.stdout
     else:
         # Decrypted text: private from the first byte, and never left behind half-written.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as e:
+            raise InputError(f"Cannot write {file} ({e.strerror}): choose a folder that exists "
+                             "and that you can write.") from None
         target = os.fdopen(fd, "w", encoding="utf-8")
     n = 0
+    memories = wiring.memories
     try:
-        for memory in wiring.memories.export(settings.user):
+        for memory in memories.export(settings.user):
             d = memory.to_dict()
             target.write(json.dumps({k: d[k] for k in EXPORTED if d[k] not in (None, [])},
                                     ensure_ascii=False) + "\n")
@@ -205,13 +212,26 @@ def export(
             os.fsync(target.fileno())
             target.close()
             tmp.replace(file)  # type: ignore[arg-type]
-    except BaseException:
+    except BaseException as e:
         if tmp is not None:
-            target.close()
+            with contextlib.suppress(OSError):
+                target.close()
             tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):  # writing the file: the store raises its own errors
+            raise BackendError(f"Writing {file or 'stdout'} failed ({e.strerror}): nothing was "
+                               "exported; free space or choose another place.") from None
         raise
+    where = "" if tmp is None else f" to {file}"
+    if memories.unreadable:
+        # The rest is exported (a backup must not wait for the one bad record), but the
+        # backup is not whole: say which records are missing and fail at the end.
+        raise BackendError(
+            f"Exported {n} memories{where}, but left out {len(memories.unreadable)} that "
+            "cannot be read (named above): forget them with `pai memory forget ID` or "
+            "restore the database from a backup."
+        )
     if tmp is not None:
-        out.note(f"Exported {n} memories to {file}.")
+        out.note(f"Exported {n} memories{where}.")
 
 
 @app.command("import")

@@ -7,6 +7,7 @@ honoured. rich is imported only when a table is actually drawn.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,21 @@ if TYPE_CHECKING:
     from pai_cli.records import ConversationInfo, Memory, Message, SearchHit
 
 MODES = ("json", "table", "text")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""What a terminal would act on instead of showing: C0/C1 controls but tab and newline (ESC
+sequences, BEL, CR), and the bidirectional overrides that make text read other than it is."""
+
+
+def visible(text: str) -> str:
+    """Text safe to print on a terminal: each control character as its escape (\\x1b)."""
+    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream is not a terminal
+        return False
 
 
 def iso(ts: float | None) -> str | None:
@@ -66,11 +82,17 @@ class Out:
         self.stdout.flush()
 
     def line(self, text: str = "") -> None:
+        """A line of stdout; on a terminal, stored text cannot drive it (ESC, BEL, CR are
+        shown escaped). Piped, the text is exact."""
+        if _is_tty(self.stdout):
+            text = visible(text)
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
     def note(self, text: str) -> None:
         """Human-facing status on stderr, so stdout stays pure data."""
+        if _is_tty(self.stderr):
+            text = visible(text)
         self.stderr.write(text + "\n")
         self.stderr.flush()
 
@@ -81,12 +103,14 @@ class Out:
             return
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, show_lines=False, header_style="bold")
         for col in columns:
             table.add_column(col, overflow="fold")
         for row in rows:
-            table.add_row(*("" if c is None else str(c) for c in row))
+            # Text, not str: rich would read "[bold]" or "[/x]" in stored text as markup.
+            table.add_row(*(Text(visible("" if c is None else str(c))) for c in row))
         Console(file=self.stdout, no_color=not self.color, highlight=False).print(table)
 
     # -- records -------------------------------------------------------------------------

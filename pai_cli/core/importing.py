@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -12,19 +13,37 @@ from pai_cli.errors import InputError
 from pai_cli.records import ACTIVE, ORIGINS, RETIRED, SUPERSEDED, ImportRecord
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+BOM = b"\xef\xbb\xbf"
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""The dates an import may carry. Every stored date is shown as an ISO 8601 date, which
+cannot go past year 9999; the bound leaves room for an expiry (at most 100 years later,
+config.MAX_TTL_DAYS) to be shown too. A date outside it would make every later read of the
+user fail, so it is refused here, by line."""
+DATE_RANGE = "between 0001-01-01 and 9000-01-01"
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _timestamp(value: object) -> float:
+    """Unix seconds from a Unix time or an ISO 8601 date; ValueError if it is neither or
+    falls outside EARLIEST..LATEST (NaN and infinities included)."""
     if isinstance(value, bool):
-        raise ValueError("created_at must be an ISO 8601 date or a Unix time")
+        raise ValueError("not a date")
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        ts = float(value)  # OverflowError for an int too big for a float
+    elif isinstance(value, str):
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    raise ValueError("created_at must be an ISO 8601 date or a Unix time")
+        ts = parsed.timestamp()
+    else:
+        raise ValueError("not a date")
+    if not (math.isfinite(ts) and EARLIEST <= ts < LATEST):
+        raise ValueError("out of range")
+    return ts
 
 
 def parse_line(raw: bytes, number: int, default_category: str) -> ImportRecord:
@@ -33,9 +52,13 @@ def parse_line(raw: bytes, number: int, default_category: str) -> ImportRecord:
     except UnicodeDecodeError as e:
         raise ValueError(f"not valid UTF-8 (byte {e.start})") from None
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+    except ValueError as e:  # NaN/Infinity, or an integer with thousands of digits
+        raise ValueError(f"not valid JSON ({e})") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object with a \"content\" field")
     content = obj.get("content")
@@ -49,11 +72,7 @@ def parse_line(raw: bytes, number: int, default_category: str) -> ImportRecord:
         category = text.clean_category(category, default_category)
     except InputError as e:
         raise ValueError(e.message) from None
-    created = obj.get("created_at")
-    try:
-        created_at = None if created is None else _timestamp(created)
-    except (ValueError, OverflowError, OSError):
-        raise ValueError("\"created_at\" must be an ISO 8601 date or a Unix time") from None
+    created_at = _optional_time(obj, "created_at")
     memory_id = obj.get("id")
     if memory_id is not None and (not isinstance(memory_id, str) or not _ID.fullmatch(memory_id)):
         raise ValueError("\"id\" must be 1-128 letters, digits, '.', '_', ':' or '-'")
@@ -69,7 +88,8 @@ def _optional_time(obj: dict, key: str) -> float | None:
     try:
         return None if value is None else _timestamp(value)
     except (ValueError, OverflowError, OSError):
-        raise ValueError(f"\"{key}\" must be an ISO 8601 date or a Unix time") from None
+        raise ValueError(f"\"{key}\" must be an ISO 8601 date or a Unix time {DATE_RANGE}"
+                         ) from None
 
 
 def _life(obj: dict) -> dict:
@@ -82,7 +102,7 @@ def _life(obj: dict) -> dict:
     if status not in (ACTIVE, SUPERSEDED, RETIRED):
         raise ValueError("\"status\" must be active, superseded or retired")
     importance = obj.get("importance")
-    if importance is not None and (isinstance(importance, bool) or importance not in range(1, 6)):
+    if importance is not None and (type(importance) is not int or importance not in range(1, 6)):
         raise ValueError("\"importance\" must be a whole number from 1 to 5")
     superseded_by = obj.get("superseded_by")
     if superseded_by is not None and (not isinstance(superseded_by, str)
@@ -105,14 +125,27 @@ def parse_jsonl(lines: Iterable[bytes], default_category: str = "general") -> li
     """Every line checked; raises one InputError listing each bad line by number."""
     records: list[ImportRecord] = []
     errors: list[str] = []
+    first_line_of: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         raw = raw.rstrip(b"\r\n")
+        if number == 1:
+            raw = raw.removeprefix(BOM)  # what Windows editors put before "UTF-8" text
         if not raw.strip():
             continue
         try:
-            records.append(parse_line(raw, number, default_category))
+            record = parse_line(raw, number, default_category)
         except ValueError as e:
             errors.append(f"line {number}: {e}")
+            continue
+        if record.id is not None:
+            # One id twice would mean one memory silently replacing another, and which one
+            # would depend on where the batches happen to split: refuse it.
+            first = first_line_of.setdefault(record.id, number)
+            if first != number:
+                errors.append(f"line {number}: id {record.id!r} is also on line {first}: "
+                              "give each memory its own id")
+                continue
+        records.append(record)
     if errors:
         raise InputError(
             f"Nothing imported: {len(errors)} bad line(s) (listed above). Fix them and run again.",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pai_cli.core import fusion, text, timeframe
 from pai_cli.core.events import new_event_id, seal_event
 from pai_cli.core.redact import redact
-from pai_cli.errors import InputError, ModelMismatch, NotFound
+from pai_cli.errors import InputError, ModelMismatch, NotFound, UnreadableRecord
 from pai_cli.ports import (
     Cipher,
     Clock,
@@ -33,6 +36,11 @@ from pai_cli.records import (
 
 KIND = "memory"
 DAY = 86400.0
+SHOWABLE = (-62135596800.0, 253402300799.0)
+"""0001-01-01 to 9999-12-31 (UTC): the dates a record can be shown with (records.iso)."""
+REINDEX_LEASE_S = 300.0
+"""A reindex marker with no progress for this long belongs to a reindex that was stopped
+without a chance to say so (SIGKILL, power cut): each batch renews it."""
 _IMPORT_NS = uuid.UUID("6f1d8c52-3b1e-4c59-9a63-2f0f3d1c7a10")
 
 
@@ -84,10 +92,12 @@ class MemoryService:
         settings: MemorySettings | None = None,
         atomic_index: bool = False,
         secrets: SecretFinder | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         """atomic_index: the wiring says whether this store and this index commit in one
         transaction (the local home); where they do not, writes index every id again and
-        reindex sweeps vectors whose memory is gone."""
+        reindex sweeps vectors whose memory is gone. notify: where to tell the user about a
+        memory that cannot be read (each is named once)."""
         self.store = store
         self.index = index
         self.embedder = embedder
@@ -97,6 +107,9 @@ class MemoryService:
         self.settings = settings or MemorySettings()
         self.atomic_index = atomic_index
         self.secrets = secrets
+        self.notify = notify
+        self.unreadable: dict[str, str] = {}
+        """Memories left out of a read because they cannot be read: id -> why."""
 
     # -- model bookkeeping -------------------------------------------------------------
     @property
@@ -109,13 +122,48 @@ class MemoryService:
     def _reindex_key(self, user_id: str) -> str:
         return f"reindexing:{user_id}"
 
-    def check_model(self, user_id: str) -> None:
-        if self.store.get_meta(self._reindex_key(user_id)):
+    def _reindexing(self, user_id: str) -> tuple[str, bool, float] | None:
+        """The reindex under way or left unfinished: (the model it embeds with, whether it is
+        still running, seconds since its last progress); None when there is none."""
+        raw = self.store.get_meta(self._reindex_key(user_id))
+        if not raw:
+            return None
+        try:
+            marker = json.loads(raw)
+            tag, at, stopped = str(marker["model"]), float(marker["at"]), bool(marker["stopped"])
+        except (ValueError, TypeError, KeyError):  # a marker of an older pai: plain model tag
+            return raw, False, math.inf
+        idle = max(0.0, self.clock() - at)
+        return tag, not stopped and idle < REINDEX_LEASE_S, idle
+
+    def _mark_reindex(self, user_id: str, stopped: bool = False) -> None:
+        self.store.set_meta(self._reindex_key(user_id), json.dumps(
+            {"model": self.model_tag, "at": self.clock(), "stopped": stopped}))
+
+    def check_model(self, user_id: str, writing: bool = False) -> None:
+        """Refuse a search (or, writing, a write) the index cannot serve correctly.
+
+        While a reindex runs, writes with its model are accepted (it re-embeds or keeps
+        them), and so are searches when it rebuilds with the model the index already has;
+        after one was stopped, search waits for it to be run again, as before."""
+        built = self.store.get_meta(self._model_key(user_id))
+        reindex = self._reindexing(user_id)
+        if reindex is not None:
+            tag, running, idle = reindex
+            if writing and tag == self.model_tag:
+                return
+            if running and not writing and tag == self.model_tag and built in (None, tag):
+                return
+            if running:
+                raise ModelMismatch(
+                    f"A reindex of your memories is running (last progress {idle:.0f} s ago): "
+                    "try again when it has finished. If it was stopped, run `pai memory "
+                    "reindex` again."
+                )
             raise ModelMismatch(
                 "A reindex of your memories was interrupted: run `pai memory reindex` again "
                 "to finish it."
             )
-        built = self.store.get_meta(self._model_key(user_id))
         if built is not None and built != self.model_tag:
             raise ModelMismatch(
                 f"Your memories were indexed with {built}, but pai now embeds with "
@@ -123,7 +171,7 @@ class MemoryService:
             )
 
     def _claim_model(self, user_id: str) -> None:
-        self.check_model(user_id)
+        self.check_model(user_id, writing=True)
         if self.store.get_meta(self._model_key(user_id)) is None:
             self.store.set_meta(self._model_key(user_id), self.model_tag)
 
@@ -154,10 +202,24 @@ class MemoryService:
         )
 
     def _open(self, s: SealedMemory) -> Memory:
+        """The memory in clear; UnreadableRecord (naming it, with what to do) when its text
+        does not decrypt or a date of it cannot be shown."""
+        try:
+            content = self.cipher.open(s.user_id, KIND, s.id, s.content)
+        except UnreadableRecord as e:
+            raise _unreadable(s.id, e.message) from None
+        except UnicodeDecodeError:
+            raise _unreadable(s.id, f"memory {s.id} decrypts to text that is not UTF-8.") from None
+        for name in ("created_at", "updated_at", "expires_at", "valid_from", "valid_to"):
+            value = getattr(s, name)
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)
+                                          and SHOWABLE[0] <= value <= SHOWABLE[1]):
+                raise _unreadable(s.id, f"memory {s.id} has a {name} that is not a date "
+                                        f"({value!r}).")
         return Memory(
             id=s.id,
             user_id=s.user_id,
-            content=self.cipher.open(s.user_id, KIND, s.id, s.content),
+            content=content,
             category=s.category,
             created_at=s.created_at,
             updated_at=s.updated_at,
@@ -169,6 +231,30 @@ class MemoryService:
             valid_to=s.valid_to, superseded_by=s.superseded_by, status=s.status,
             sources=s.sources, conflicts_with=s.conflicts_with, processed=s.processed,
         )
+
+    def _readable(self, rows: Iterable[SealedMemory]) -> Iterator[Memory]:
+        """Every row that can be read; the others are left out and named (once each), so
+        one damaged record never blocks the rest of the user's memories."""
+        for s in rows:
+            try:
+                yield self._open(s)
+            except UnreadableRecord as e:
+                if s.id not in self.unreadable:
+                    self.unreadable[s.id] = e.message
+                    if self.notify is not None:
+                        self.notify(f"left out: {e.message}")
+
+    def _hits(self, rows: dict[str, SealedMemory],
+              ranked: Sequence[tuple[str, float, int | None, int | None, float | None]],
+              k: int) -> list[SearchHit]:
+        """The first k ranked memories that can be read."""
+        hits: list[SearchHit] = []
+        for mid, score, k_rank, v_rank, v_score in ranked:
+            for memory in self._readable([rows[mid]]):
+                hits.append(SearchHit(memory, score, k_rank, v_rank, v_score))
+            if len(hits) == k:
+                break
+        return hits
 
     def _write(self, memories: Sequence[Memory], vectors: Any = None,
                events: Sequence[MemoryEvent] = ()) -> list[str]:
@@ -287,8 +373,14 @@ class MemoryService:
         if limit is not None and limit < 1:
             raise InputError("--limit must be at least 1.")
         cat = text.clean_category(category) if category else None
-        return [self._open(s) for s in self.store.list(user_id, self.clock(), cat, limit,
-                                                       include_inactive)]
+        now = self.clock()
+        want = limit
+        while True:
+            rows = self.store.list(user_id, now, cat, want, include_inactive)
+            found = list(self._readable(rows))
+            if want is None or limit is None or len(found) >= limit or len(rows) < want:
+                return found if limit is None else found[:limit]
+            want += limit - len(found)  # rows that cannot be read were left out: ask for more
 
     def change(self, old: Memory, new: Memory, kind: str, actor: str, *,
                batch: str | None = None, sources: Sequence[str] = (),
@@ -429,8 +521,7 @@ class MemoryService:
             ranked = [(mid, score, i if mode == "keyword" else None,
                        i if mode == "vector" else None, score if mode == "vector" else None)
                       for i, (mid, score) in enumerate(own, 1) if score >= floor]
-        return [SearchHit(self._open(rows[mid]), score, k_rank, v_rank, v_score)
-                for mid, score, k_rank, v_rank, v_score in ranked[:k]]
+        return self._hits(rows, ranked, k)
 
     def _vector_query(self, user_id: str, query: str, qterms: list[str],
                       blinded: list[str]) -> str:
@@ -447,8 +538,8 @@ class MemoryService:
 
     # -- import / export / reindex -----------------------------------------------------
     def export(self, user_id: str) -> Iterator[Memory]:
-        for sealed in self.store.iter_all(user_id, self.clock()):
-            yield self._open(sealed)
+        """Every memory that can be read (see self.unreadable for those that cannot)."""
+        yield from self._readable(self.store.iter_all(user_id, self.clock()))
 
     def import_records(
         self,
@@ -520,33 +611,46 @@ class MemoryService:
         """Re-embed and re-blind every memory of the user, then rebuild the vector index.
 
         Nothing is deleted up front: each batch replaces its own vectors, and a marker in
-        the store makes search refuse (and say to run reindex again) until the last batch is
-        in, so an interrupted reindex never leaves search quietly missing memories."""
+        the store (renewed by each batch) makes search refuse after an interrupted run (and
+        say to run reindex again) until the last batch is in, so an interrupted reindex never
+        leaves search quietly missing memories. Writes go on meanwhile (check_model)."""
         now = self.clock()
         total = self.store.count(user_id, now)
-        self.store.set_meta(self._reindex_key(user_id), self.model_tag)
+        self._mark_reindex(user_id)
         done = 0
-        pending: list[Memory] = []
+        pending: list[tuple[bytes, Memory]] = []  # (the stored ciphertext it was read from, it)
 
         def flush() -> None:
             nonlocal done
-            vectors = self.embedder.embed([m.content for m in pending])
+            vectors = self.embedder.embed([m.content for _, m in pending])
             with self.store.transaction():
-                # A memory forgotten while the reindex runs stays forgotten, vector and all.
-                kept = [(m, v) for m, v in zip(pending, vectors, strict=True)
-                        if self.store.update(self._seal(m))]
+                # Writes go on while a reindex runs: a memory changed since it was read was
+                # embedded with this model by its writer, and one forgotten meanwhile stays
+                # forgotten, vector and all. Writing back the copy read earlier would undo both.
+                now_stored = {s.id: s.content for s in
+                              self.store.get_many(user_id, [m.id for _, m in pending], now)}
+                kept = [(m, v) for (blob, m), v in zip(pending, vectors, strict=True)
+                        if now_stored.get(m.id) == blob and self.store.update(self._seal(m))]
                 self.index.upsert(user_id, [(m.id, m.category, v) for m, v in kept])
+                self._mark_reindex(user_id)  # still running: writers and searches go on
             done += len(pending)
             pending.clear()
             if progress:
                 progress(done, total)
 
-        for memory in self.export(user_id):
-            pending.append(memory)
-            if len(pending) >= batch:
+        try:
+            for sealed in self.store.iter_all(user_id, now):
+                pending += [(sealed.content, m) for m in self._readable([sealed])]
+                if len(pending) >= batch:
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+        except BaseException:
+            # Stopped (Ctrl-C, an error): say so at once, so search asks for a new run
+            # instead of waiting for the lease of a reindex that is no longer there.
+            with contextlib.suppress(Exception):
+                self._mark_reindex(user_id, stopped=True)
+            raise
         with self.store.transaction():
             self.store.set_meta(self._model_key(user_id), self.model_tag)
             self.store.set_meta(self._reindex_key(user_id), "")
@@ -562,3 +666,8 @@ class MemoryService:
     def maintain(self, user_id: str) -> None:
         """Housekeeping a write command does after its output is shown."""
         self.index.maintain(user_id)
+
+
+def _unreadable(memory_id: str, why: str) -> UnreadableRecord:
+    return UnreadableRecord(f"{why.rstrip('.')}. Remove it with `pai memory forget {memory_id}`, "
+                            "or restore the database from a backup.")

@@ -133,6 +133,7 @@ class Wiring:
             # Locally the vectors live in the store's SQLite file: one transaction for both.
             atomic_index=not self.is_aws,
             secrets=self.secrets,
+            notify=self.notices.append,
         )
 
     @cached_property

@@ -60,7 +60,7 @@ class SqliteConversationStore:
         return [ConversationInfo(r[0], r[1], r[2], r[3]) for r in rows]
 
     def resolve_conversation(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
-        if not id_or_prefix:
+        if not id_or_prefix or not id_or_prefix.isascii():  # ids are generated ASCII
             return []
         upper = id_or_prefix[:-1] + chr(ord(id_or_prefix[-1]) + 1)
         rows = self.db.execute(

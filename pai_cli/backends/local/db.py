@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import sqlite3
 import time
@@ -17,20 +19,46 @@ from pai_cli.errors import BackendError, ConfigError, PaiError
 class Database:
     def __init__(self, path: Path, timeout_s: float = 15.0) -> None:
         """timeout_s: how long a writer waits for another one before giving up ("database
-        is locked"); PAI_DB_TIMEOUT through Settings.db_timeout."""
+        is locked"); PAI_DB_TIMEOUT through Settings.db_timeout.
+
+        A database pai may not write (its file or folder read-only, a read-only mount) is
+        opened read-only: commands that only read work, and a write fails with the
+        read-only error, not with the lock file that could not be made."""
         self.path = path
+        self._depth = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            exists = path.exists()
+            self.was_empty = exists and path.stat().st_size == 0
+            """A zero-byte file where a database was: it is set up as a new, empty store
+            (master_key.py says so when a key is already there: a database was likely lost)."""
         except OSError as e:
             raise ConfigError(
-                f"Cannot create the pai data folder {path.parent} ({e.strerror}): set PAI_HOME "
-                "to a folder you can write."
+                f"Cannot use the pai data folder {path.parent} ({e.strerror}): check its "
+                "permissions, or set PAI_HOME to a folder you can write."
             ) from None
+        self.read_only = exists and not (os.access(path, os.W_OK)
+                                         and os.access(path.parent, os.W_OK))
         try:
-            # Switching a new file to WAL and migrating take locks SQLite's busy handler does
-            # not always wait for: processes opening the database at once take turns here.
-            with _open_lock(path):
-                fresh = not path.exists()
+            if self.read_only:
+                self._open_read_only(timeout_s)
+                return
+            try:
+                lock = _lock_file(path)
+            except OSError as e:
+                if not exists or e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise ConfigError(
+                        f"Cannot use the pai data folder {path.parent} ({e.strerror}): check "
+                        "its permissions, or set PAI_HOME to a folder you can write."
+                    ) from None
+                self.read_only = True
+                self._open_read_only(timeout_s)
+                return
+            try:
+                # Switching a new file to WAL and migrating take locks SQLite's busy handler
+                # does not always wait for: processes opening the database at once take turns.
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                fresh = not exists
                 timeout_ms = max(0, int(timeout_s * 1000))
                 self.conn = sqlite3.connect(
                     path, isolation_level=None, timeout=timeout_ms / 1000,
@@ -47,10 +75,37 @@ class Database:
                 # Forgotten rows are overwritten, not left in free pages (off by default in
                 # many SQLite builds, e.g. macOS's and python.org's).
                 self.conn.execute("PRAGMA secure_delete = ON")
-                self._depth = 0
                 self._migrate()
+            finally:
+                os.close(lock)
         except sqlite3.Error as e:
             raise translate(e, path) from e
+
+    def _open_read_only(self, timeout_s: float) -> None:
+        """mode=ro first; a WAL database in a folder where SQLite cannot make its -shm file
+        opens only as immutable (nothing can write there, so nothing changes under it)."""
+        from urllib.parse import quote
+
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        for extra in ("", "&immutable=1"):
+            self.conn = sqlite3.connect(uri + extra, uri=True, isolation_level=None,
+                                        timeout=timeout_s, check_same_thread=False)
+            try:
+                self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                break
+            except sqlite3.OperationalError:
+                self.conn.close()
+                if extra:
+                    raise
+        applied = set()
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                             "name='migrations'").fetchone():
+            applied = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        if any(name not in applied for name, _ in MIGRATIONS):
+            raise BackendError(
+                f"The pai database at {self.path} is read-only and was made by an older pai: "
+                "open it once where pai can write it (it is upgraded then)."
+            )
 
     def close(self) -> None:
         try:
@@ -117,16 +172,9 @@ class Database:
         return self.conn.executemany(sql, rows)
 
 
-@contextlib.contextmanager
-def _open_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    fd = os.open(path.with_name(f".{path.name}.open-lock"), os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _lock_file(path: Path) -> int:
+    """The file whose lock processes opening the database take turns on."""
+    return os.open(path.with_name(f".{path.name}.open-lock"), os.O_WRONLY | os.O_CREAT, 0o600)
 
 
 def _statements(script: str) -> list[str]:

@@ -17,10 +17,29 @@ PREFIX = "pai-master-key-v1:"
 BACKUP_FORMAT = "pai-key-backup-v1"
 # scrypt at n=2^17, r=8 costs ~128 MiB and ~0.3 s: cheap once, dear for a guesser.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+# What a backup may ask for, checked before anything is allocated: a document is untrusted
+# input, and n=2^30 would ask for a terabyte (p=0 or n=3 make the library raise).
+SCRYPT_N_RANGE, SCRYPT_R_MAX, SCRYPT_P_MAX = (2**14, 2**20), 32, 16
+SCRYPT_MEMORY_MAX = 1 << 30  # bytes: scrypt needs 128 * n * r
 
 
 def fingerprint(master: bytes) -> str:
     return hmac.new(master, b"pai-master-key-check", hashlib.sha256).hexdigest()[:16]
+
+
+def loose_permissions(path: Path) -> str | None:
+    """A warning when others may read or change the key file (as ssh says of a private key);
+    None when only its owner can."""
+    import stat
+
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if os.name != "posix" or not mode & 0o077:
+        return None
+    return (f"the master key file {path} is open to other users (mode {mode:04o}): whoever can "
+            f"read it can read your memories. Fix it with `chmod 600 {path}`.")
 
 
 def read_key(path: Path) -> bytes | None:
@@ -84,11 +103,25 @@ def create_key(path: Path, key: bytes) -> bool:
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock beside the key file, held while the key is made or checked."""
+    """An exclusive lock beside the key file, held while the key is made or checked.
+
+    In a folder pai may not write (a read-only home) there is no lock to take, and none is
+    needed: no key can be made there, so an existing key is only read."""
+    import errno
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not path.exists():
+            raise ConfigError(
+                f"Cannot use the master key folder {path.parent} ({e.strerror}): set PAI_HOME "
+                "(or PAI_MASTER_KEY_FILE) to a place you can write.") from None
+    if fd is None:
+        yield
+        return
     with os.fdopen(fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
@@ -136,12 +169,23 @@ def restore(document: str, passphrase: str) -> bytes:
         nonce = base64.b64decode(doc["nonce"])
         wrapped = base64.b64decode(doc["wrapped_key"])
         n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+        if kdf.get("name", "scrypt") != "scrypt" or len(salt) < 16 or len(nonce) != 12:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise InputError("That file is not a pai key backup (made by `pai key backup`).") from None
+    if not (SCRYPT_N_RANGE[0] <= n <= SCRYPT_N_RANGE[1] and n & (n - 1) == 0
+            and 1 <= r <= SCRYPT_R_MAX and 1 <= p <= SCRYPT_P_MAX
+            and 128 * n * r <= SCRYPT_MEMORY_MAX):
+        raise InputError(
+            f"This key backup asks for scrypt parameters pai does not accept (n={n}, r={r}, "
+            f"p={p}): it was not made by `pai key backup`, or it was altered."
+        )
     try:
         key = AESGCM(_scrypt(passphrase, salt, n, r, p)).decrypt(
             nonce, wrapped, BACKUP_FORMAT.encode()
         )
     except InvalidTag:
         raise InputError("Wrong passphrase for this key backup: try again.") from None
+    if len(key) != 32:
+        raise InputError("That key backup does not hold a pai master key.")
     return key

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def open_master_key(path: Path, db: Database) -> tuple[bytes, str | None]:
-    """The master key at path, and a notice when this call created it.
+    """The master key at path, and a notice for the user: it was just made, the database
+    beside it was an empty file, or others may read it.
 
     A missing key is made only while the database holds no encrypted data (else losing the
     key would silently start a second one); the key's fingerprint is recorded in the
@@ -25,6 +26,14 @@ def open_master_key(path: Path, db: Database) -> tuple[bytes, str | None]:
     # encrypt with a key of their own.
     with keyfile.locked(path):
         key = keyfile.read_key(path)
+        if key is not None and db.was_empty:
+            # An empty file beside a key that exists: most likely a database that was lost
+            # or truncated, not a first run. The new store is empty; say so once.
+            notice = (
+                f"{db.path} was an empty file, though a master key exists at {path}: pai "
+                "set it up as a new, empty store. If you had memories, that database was "
+                "lost: restore it from a backup, or `pai memory import` an export."
+            )
         if key is None:
             if db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone():
                 raise ConfigError(
@@ -39,20 +48,25 @@ def open_master_key(path: Path, db: Database) -> tuple[bytes, str | None]:
             key = keyfile.read_key(path)  # ours, or the one a concurrent first run published
             assert key is not None
         actual = keyfile.fingerprint(key)
-        with db.transaction():
-            db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('master_key_fingerprint', ?)",
-                (actual,),
-            )
-            stored = db.execute(
-                "SELECT value FROM meta WHERE key = 'master_key_fingerprint'"
-            ).fetchone()[0]
+        stored = _stored_fingerprint(db)
+        if stored is None:  # first use: written once, so a read-only home still opens
+            with db.transaction():
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('master_key_fingerprint', ?)",
+                    (actual,),
+                )
+                stored = _stored_fingerprint(db)
     if stored != actual:
         raise ConfigError(
             f"The master key at {path} is not the one this database was encrypted with: "
             "restore the right key with `pai key restore FILE`."
         )
-    return key, notice
+    return key, notice or keyfile.loose_permissions(path)
+
+
+def _stored_fingerprint(db: Database) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'master_key_fingerprint'").fetchone()
+    return None if row is None else row[0]
 
 
 class KeyFile:

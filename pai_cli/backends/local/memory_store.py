@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
 from pai_cli.backends.local.db import Database
+from pai_cli.errors import BackendError
 from pai_cli.records import SealedMemory
 
 _COLS = (
@@ -16,6 +18,7 @@ _COLS = (
     "superseded_by, status, sources, conflicts_with, processed"
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+SQLITE_MAX_INT = 2**63 - 1
 COMMON_TERM_MIN_ROWS = 1000
 COMMON_TERM_SHARE = 0.5
 MIN_COMMON = 30
@@ -55,21 +58,31 @@ class SqliteMemoryStore:
         return self.db.transaction()
 
     def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
+        """The ids newly stored; an id the user already has is skipped. Only that: any other
+        constraint a row breaks (a NaN date is stored as NULL) fails the whole transaction,
+        where INSERT OR IGNORE would count the row as "already present" and drop it."""
         inserted = []
         with self.db.transaction():
             for m in memories:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO memories (id, user_id, content, category, created_at, "
-                    "updated_at, expires_at, pinned, source_conversation, source_message, "
-                    "origin, importance, valid_from, valid_to, superseded_by, status, sources, "
-                    "conflicts_with, processed) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (m.id, m.user_id, m.content, m.category, m.created_at, m.updated_at,
-                     m.expires_at, int(m.pinned), m.source_conversation, m.source_message,
-                     m.origin, m.importance, m.valid_from, m.valid_to, m.superseded_by,
-                     m.status, json.dumps(list(m.sources)), m.conflicts_with,
-                     int(m.processed)),
-                )
+                try:
+                    cur = self.db.execute(
+                        "INSERT INTO memories (id, user_id, content, category, created_at, "
+                        "updated_at, expires_at, pinned, source_conversation, source_message, "
+                        "origin, importance, valid_from, valid_to, superseded_by, status, "
+                        "sources, conflicts_with, processed) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (user_id, id) DO NOTHING",
+                        (m.id, m.user_id, m.content, m.category, m.created_at, m.updated_at,
+                         m.expires_at, int(m.pinned), m.source_conversation, m.source_message,
+                         m.origin, m.importance, m.valid_from, m.valid_to, m.superseded_by,
+                         m.status, json.dumps(list(m.sources)), m.conflicts_with,
+                         int(m.processed)),
+                    )
+                except sqlite3.IntegrityError as e:
+                    raise BackendError(
+                        f"Memory {m.id} could not be stored ({e}): nothing of its batch was "
+                        "written."
+                    ) from None
                 if cur.rowcount:
                     self.db.execute(
                         "INSERT INTO memory_terms (rowid, terms) VALUES (?, ?)",
@@ -120,6 +133,10 @@ class SqliteMemoryStore:
         return [_row(r) for r in rows]
 
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
+        if not id_or_prefix.isascii():
+            # Ids are ASCII (generated, or checked on import): nothing else can match, and a
+            # lone surrogate from a terminal could not even be sent to SQLite.
+            return []
         exact = self.db.execute(
             f"SELECT id FROM memories WHERE id = ? AND user_id = ? AND {_LIVE}",
             (id_or_prefix, user_id, now),
@@ -150,7 +167,7 @@ class SqliteMemoryStore:
         sql = f"SELECT {_COLS} FROM memories WHERE {where} ORDER BY created_at DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
+            params.append(min(limit, SQLITE_MAX_INT))  # "-n 10**30": all of them
         return [_row(r) for r in self.db.execute(sql, params)]
 
     def iter_all(self, user_id: str, now: float, batch: int = 1000) -> Iterator[SealedMemory]:
