@@ -111,8 +111,12 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
 
 
 def relevance(c: Candidate, model: Sequence[float] = RELEVANCE) -> float:
-    z = model[0] + sum(b * x for b, x in zip(model[1:], features(c), strict=True))
-    return 1.0 / (1.0 + math.exp(-z))
+    # FEATURES written out: this runs for every candidate of every search (~100 each).
+    b0, b_kw, b_cos, b_gap, b_period = model
+    kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
+    z = (b0 + b_kw * kw + b_cos * c.cosine + b_gap * (c.cosine - c.best_cosine)
+         + b_period * c.in_period)
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
 def fuse(cands: Sequence[Candidate], model: Sequence[float] = RELEVANCE) -> list[Fused]:

@@ -392,9 +392,9 @@ class MemoryService:
             vector = self.index.query(user_id, vec, n, cat)
         # Rows gone since the index was written (forgotten, expired) must not count, not
         # even as the best cosine another candidate is measured against: one lookup of
-        # every candidate (no decryption) before scoring.
+        # every candidate's state (no content, no decryption) before scoring.
         ids = list(dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]))
-        rows = {s.id: s for s in self.store.get_many(user_id, ids, now)
+        rows = {s.id: s for s in self.store.get_states(user_id, ids, now)
                 if (not cat or s.category == cat) and _current(s, as_of)}
         keyword = [kv for kv in keyword if kv[0] in rows]
         vector = [kv for kv in vector if kv[0] in rows]
@@ -413,8 +413,12 @@ class MemoryService:
             ranked = [(mid, score, i if mode == "keyword" else None,
                        i if mode == "vector" else None, score if mode == "vector" else None)
                       for i, (mid, score) in enumerate(own, 1) if score >= floor]
-        return [SearchHit(self._open(rows[mid]), score, k_rank, v_rank, v_score)
-                for mid, score, k_rank, v_rank, v_score in ranked[:k]]
+        ranked = ranked[:k]
+        # Only what is returned is read whole and opened. A row that went between the two
+        # reads (forgotten by another process just now) is left out.
+        full = {s.id: s for s in self.store.get_many(user_id, [r[0] for r in ranked], now)}
+        return [SearchHit(self._open(full[mid]), score, k_rank, v_rank, v_score)
+                for mid, score, k_rank, v_rank, v_score in ranked if mid in full]
 
     def _vector_query(self, user_id: str, query: str, qterms: list[str],
                       blinded: list[str]) -> str:
