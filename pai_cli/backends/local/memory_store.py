@@ -353,15 +353,22 @@ class SqliteMemoryStore:
         rows, total_len = self._averages()
         df = self._doc_freq(kept)
         idf = {t: _idf(max(rows, 1), df.get(t, 0)) for t in kept}
-        # Each row's held IDF, summed by SQLite over the posting lists (one SELECT per term).
-        postings = " UNION ALL ".join(
-            "SELECT rowid, ? AS w FROM memory_terms WHERE memory_terms MATCH ? AND rowid > ?"
-            for _ in kept)
-        args: list = [x for t in kept for x in (idf[t], f'"{t}"', lowest)]
         want = max(RESCORE, 4 * k) * (4 if category else 1)
-        best = [r for (r,) in self.db.execute(
-            f"SELECT rowid FROM ({postings}) GROUP BY rowid ORDER BY sum(w) DESC, rowid DESC "
-            "LIMIT ?", (*args, want))]
+        if len(kept) == 1:
+            # One term: every row holding it holds the same IDF; FTS5 walks its posting
+            # list newest first and stops at `want`.
+            sql = ("SELECT rowid FROM memory_terms WHERE memory_terms MATCH ? AND rowid > ? "
+                   "ORDER BY rowid DESC LIMIT ?")
+            args: list = [f'"{kept[0]}"', lowest, want]
+        else:
+            # Each row's held IDF, summed by SQLite over the posting lists.
+            postings = " UNION ALL ".join(
+                "SELECT rowid, ? AS w FROM memory_terms WHERE memory_terms MATCH ? AND rowid > ?"
+                for _ in kept)
+            sql = (f"SELECT rowid FROM ({postings}) GROUP BY rowid "
+                   "ORDER BY sum(w) DESC, rowid DESC LIMIT ?")
+            args = [*(x for t in kept for x in (idf[t], f'"{t}"', lowest)), want]
+        best = [r for (r,) in self.db.execute(sql, args)]
         if not best:
             return []
         marks = ",".join("?" * len(best))
