@@ -20,6 +20,11 @@ from dataclasses import dataclass, replace
 FEATURES = ("keyword", "cosine", "cosine_gap", "in_period")
 RELEVANCE = (-4.492, 2.079, 7.188, 8.193, 2.722)
 """Intercept, then one coefficient per FEATURES entry (bench/conversations/fit_fusion.py)."""
+RELEVANCE_FOR = {
+    "sentence-transformers/all-MiniLM-L6-v2": RELEVANCE,
+}
+"""Coefficients fitted for another embedder's cosines (PAI_BENCH_EMBEDDER=minilm
+bench/conversations/fit_fusion.py): its similarities are spread differently."""
 KEYWORD_CAP = 1.5
 """A memory repeating the query's words scores past 1; more of that says nothing more."""
 
@@ -91,6 +96,10 @@ def with_time(
     return out
 
 
+def model_for(embedder_id: str) -> Sequence[float]:
+    return RELEVANCE_FOR.get(embedder_id, RELEVANCE)
+
+
 def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]:
     """The named features of a candidate. Beyond FEATURES, the ones measured and left out
     (bench/conversations/fit_fusion.py takes their names)."""
@@ -106,6 +115,10 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
         "keyword_rr": 1.0 / (5 + c.keyword_rank) if c.keyword_rank else 0.0,
         "vector_rr": 1.0 / (5 + c.vector_rank) if c.vector_rank else 0.0,
         "newer": c.newer,
+        "keyword_gap": kw - min(max(c.best_keyword, 0.0), KEYWORD_CAP),
+        "keyword_x_best": kw * min(max(c.best_keyword, 0.0), KEYWORD_CAP),
+        "cosine_x_nokw": c.cosine * (1.0 - min(max(c.best_keyword, 0.0), 1.0)),
+        "gap_x_nokw": (c.cosine - c.best_cosine) * (1.0 - min(max(c.best_keyword, 0.0), 1.0)),
     }
     return tuple(every[n] for n in names)
 

@@ -406,7 +406,8 @@ class MemoryService:
                                          period)
             floor = self.settings.min_score if min_score is None else min_score
             ranked = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
-                      for f in fusion.fuse(cands) if f.score >= floor]
+                      for f in fusion.fuse(cands, fusion.model_for(self.embedder.model_id))
+                      if f.score >= floor]
         else:
             floor = min_score or 0.0
             own = keyword if mode == "keyword" else vector
