@@ -106,7 +106,7 @@ class Wiring:
                                   "'titan' or 'local'.")
             from pai_cli.backends.local.minilm_embedder import MiniLMEmbedder
 
-            return MiniLMEmbedder()
+            return MiniLMEmbedder(cache=self.settings.home / "models")
         from pai_cli.backends.local.embedder import WordLlamaEmbedder
 
         return WordLlamaEmbedder()
