@@ -21,7 +21,7 @@ FEATURES = ("keyword", "cosine", "cosine_gap", "in_period")
 RELEVANCE = (-4.492, 2.079, 7.188, 8.193, 2.722)
 """Intercept, then one coefficient per FEATURES entry (bench/conversations/fit_fusion.py)."""
 RELEVANCE_FOR = {
-    "sentence-transformers/all-MiniLM-L6-v2": RELEVANCE,
+    "sentence-transformers/all-MiniLM-L6-v2": (-4.474, 1.425, 8.314, 13.646, 2.584),
 }
 """Coefficients fitted for another embedder's cosines (PAI_BENCH_EMBEDDER=minilm
 bench/conversations/fit_fusion.py): its similarities are spread differently."""
