@@ -254,15 +254,20 @@ def home_for(base: str | None, n: int) -> Path:
 
 
 # --- timing and output --------------------------------------------------------------------
-def timed(fn, items, warmup: int = 20) -> list[float]:
-    """Seconds per call of fn(item), after `warmup` untimed calls."""
+def timed(fn, items, warmup: int = 20, cpu: list[float] | None = None) -> list[float]:
+    """Seconds per call of fn(item), after `warmup` untimed calls. With `cpu`, the calling
+    thread's CPU seconds per call are appended to it too: on a shared machine wall time
+    includes waiting for a core, CPU time much less so (see the load printed beside)."""
     for it in items[:warmup]:
         fn(it)
     out = []
     for it in items:
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         fn(it)
         out.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.thread_time() - c0)
     return out
 
 

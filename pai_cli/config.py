@@ -60,7 +60,7 @@ _ENV = {  # PAI_* variables that override the config file
 PROVIDERS = ("bedrock", "openai", "none")
 BACKENDS = ("local", "aws")
 VECTOR_STORES = ("s3vectors", "opensearch")
-EMBEDDERS = ("default", "local", "titan")
+EMBEDDERS = ("default", "local", "titan", "minilm")
 MEMORY_MODES = ("distill", "verbatim")
 CHOICES = {"backend": BACKENDS, "vector_store": VECTOR_STORES, "embedder": EMBEDDERS,
            "memory_mode": MEMORY_MODES}

@@ -4,6 +4,7 @@
     python bench/conversations/evaluate.py --sets friends    # one set
     python bench/conversations/evaluate.py --candidates      # also the fusion candidates
     python bench/conversations/evaluate.py --cli 40          # check `pai search` as a subprocess
+    PAI_BENCH_EMBEDDER=minilm python bench/conversations/evaluate.py   # another embedder
 
 Runs as the held-out evaluation does: every turn of a conversation is imported as a memory
 (one pai user per conversation, with its date), then one search per question, k=10.
@@ -130,6 +131,9 @@ Method = Callable[[dict, dict], list[str]]
 def build_home(convs: dict[str, list[dict]]):  # type: ignore[no-untyped-def]
     os.environ["PAI_HOME"] = tempfile.mkdtemp(prefix="pai-conv-eval-")
     os.environ.pop("PAI_CONFIG", None)
+    if os.environ.get("PAI_BENCH_EMBEDDER"):  # e.g. minilm: the home's config chooses it
+        Path(os.environ["PAI_HOME"], "config.toml").write_text(
+            f'embedder = "{os.environ["PAI_BENCH_EMBEDDER"]}"\n', encoding="utf-8")
     from pai_cli.config import load_settings
     from pai_cli.core.importing import parse_line
     from pai_cli.wiring import Wiring

@@ -2,6 +2,7 @@
 
     python bench/conversations/fit_fusion.py                       # pai's features
     python bench/conversations/fit_fusion.py keyword,cosine,both    # others (fusion.features)
+    python bench/conversations/fit_fusion.py F1 F2 F3 ...            # fit F1; compare F2...
 
 For each question, the candidates are what pai's search gathers (keyword and vector lists,
 DEPTH each); each candidate gets the features pai computes (fusion.features) and a label
@@ -14,6 +15,7 @@ honest one. The pooled coefficients are the ones in pai_cli/core/fusion.py (RELE
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,9 @@ DEPTH = 50
 
 
 FEATURES = fusion.FEATURES
+EMBEDDER = os.environ.get("PAI_BENCH_EMBEDDER") or "default"
+MODEL = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2" if EMBEDDER == "minilm"
+                         else "")
 
 
 def collect(name: str) -> list[dict]:
@@ -54,10 +59,17 @@ def collect(name: str) -> list[dict]:
                                  timeframe.period(q["question"], now),
                                  timeframe.asks_current(q["question"]))
         ids = [c.memory_id for c in cands]
-        x = np.array([fusion.features(c, FEATURES) for c in cands], dtype=np.float64)
         y = np.array([m in set(q["evidence"]) for m in ids], dtype=np.float64)
-        out.append({"ids": ids, "x": x, "y": y, "evidence": q["evidence"], "kind": q["kind"]})
+        out.append({"ids": ids, "cands": cands, "y": y, "evidence": q["evidence"],
+                    "kind": q["kind"]})
     return out
+
+
+def with_features(data: dict[str, list[dict]], names: tuple[str, ...]) -> None:
+    for group in data.values():
+        for q in group:
+            q["x"] = np.array([fusion.features(c, names) for c in q["cands"]],
+                              dtype=np.float64).reshape(len(q["cands"]), len(names))
 
 
 def fit(groups: list[list[dict]], l2: float = 1e-5, steps: int = 60) -> np.ndarray:
@@ -112,21 +124,31 @@ def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, i
 
 def main() -> None:
     global FEATURES
-    if len(sys.argv) > 1:  # other features to try: see fusion.features
-        FEATURES = tuple(sys.argv[1].split(","))
     data = {name: collect(name) for name in SETS}
+    # Other features to try, one comma-separated set per argument (see fusion.features).
+    for names in sys.argv[2:]:
+        with_features(data, tuple(names.split(",")))
+        print(f"\n{names}")
+        for name, group in data.items():
+            held = fit([g for n, g in data.items() if n != name])
+            r = recall(group, held)
+            print(f"  {name:10} without {name:10} {r['R@1']:6.3f} {r['R@5']:6.3f} "
+                  f"{r['R@10']:6.3f}")
+    if len(sys.argv) > 1:
+        FEATURES = tuple(sys.argv[1].split(","))
+    with_features(data, FEATURES)
     pooled = fit(list(data.values()))
     print(f"features: {', '.join(FEATURES)}")
     print(f"pooled fit: intercept {pooled[0]:+.3f}, "
           + ", ".join(f"{n} {b:+.3f}" for n, b in zip(FEATURES, pooled[1:], strict=True)))
-    print(f"pai's RELEVANCE: {fusion.RELEVANCE}")
+    print(f"pai's RELEVANCE for {EMBEDDER}: {MODEL}")
     print(f"\n{'set':10} {'fit':26} {'R@1':>6} {'R@5':>6} {'R@10':>6}")
     report = {}
     for name, group in data.items():
         held = fit([g for n, g in data.items() if n != name])
         fits = [("pooled (all sets)", pooled), (f"without {name}", held)]
-        if len(fusion.RELEVANCE) == len(pooled):
-            fits.append(("pai's RELEVANCE", np.array(fusion.RELEVANCE)))
+        if len(MODEL) == len(pooled):
+            fits.append(("pai's RELEVANCE", np.array(MODEL)))
         for label, beta in fits:
             r = recall(group, beta)
             report[f"{name}/{label}"] = r
@@ -135,7 +157,7 @@ def main() -> None:
                              for k in sorted({q['kind'] for q in group})))
     print("\ncalibration of pai's RELEVANCE over the top 10 of every question "
           "(predicted range, candidates, share relevant):")
-    model = np.array(fusion.RELEVANCE) if len(fusion.RELEVANCE) == len(pooled) else pooled
+    model = np.array(MODEL) if len(MODEL) == len(pooled) else pooled
     for row in calibration(list(data.values()), model):
         print(f"  {row[0]:>10} {row[1]:7d} {row[2]:6.3f}")
     print(json.dumps({"pooled": [round(float(b), 3) for b in pooled], "recall": report}))

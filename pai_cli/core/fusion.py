@@ -20,6 +20,11 @@ from dataclasses import dataclass, replace
 FEATURES = ("keyword", "cosine", "cosine_gap", "in_period")
 RELEVANCE = (-4.492, 2.079, 7.188, 8.193, 2.722)
 """Intercept, then one coefficient per FEATURES entry (bench/conversations/fit_fusion.py)."""
+RELEVANCE_FOR = {
+    "sentence-transformers/all-MiniLM-L6-v2": (-4.474, 1.425, 8.314, 13.646, 2.584),
+}
+"""Coefficients fitted for another embedder's cosines (PAI_BENCH_EMBEDDER=minilm
+bench/conversations/fit_fusion.py): its similarities are spread differently."""
 KEYWORD_CAP = 1.5
 """A memory repeating the query's words scores past 1; more of that says nothing more."""
 
@@ -91,6 +96,10 @@ def with_time(
     return out
 
 
+def model_for(embedder_id: str) -> Sequence[float]:
+    return RELEVANCE_FOR.get(embedder_id, RELEVANCE)
+
+
 def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]:
     """The named features of a candidate. Beyond FEATURES, the ones measured and left out
     (bench/conversations/fit_fusion.py takes their names)."""
@@ -106,13 +115,21 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
         "keyword_rr": 1.0 / (5 + c.keyword_rank) if c.keyword_rank else 0.0,
         "vector_rr": 1.0 / (5 + c.vector_rank) if c.vector_rank else 0.0,
         "newer": c.newer,
+        "keyword_gap": kw - min(max(c.best_keyword, 0.0), KEYWORD_CAP),
+        "keyword_x_best": kw * min(max(c.best_keyword, 0.0), KEYWORD_CAP),
+        "cosine_x_nokw": c.cosine * (1.0 - min(max(c.best_keyword, 0.0), 1.0)),
+        "gap_x_nokw": (c.cosine - c.best_cosine) * (1.0 - min(max(c.best_keyword, 0.0), 1.0)),
     }
     return tuple(every[n] for n in names)
 
 
 def relevance(c: Candidate, model: Sequence[float] = RELEVANCE) -> float:
-    z = model[0] + sum(b * x for b, x in zip(model[1:], features(c), strict=True))
-    return 1.0 / (1.0 + math.exp(-z))
+    # FEATURES written out: this runs for every candidate of every search (~100 each).
+    b0, b_kw, b_cos, b_gap, b_period = model
+    kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
+    z = (b0 + b_kw * kw + b_cos * c.cosine + b_gap * (c.cosine - c.best_cosine)
+         + b_period * c.in_period)
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
 def fuse(cands: Sequence[Candidate], model: Sequence[float] = RELEVANCE) -> list[Fused]:

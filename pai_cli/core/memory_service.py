@@ -244,16 +244,22 @@ class MemoryService:
                     if self.notify is not None:
                         self.notify(f"left out: {e.message}")
 
-    def _hits(self, rows: dict[str, SealedMemory],
+    def _hits(self, user_id: str,
               ranked: Sequence[tuple[str, float, int | None, int | None, float | None]],
-              k: int) -> list[SearchHit]:
-        """The first k ranked memories that can be read."""
+              k: int, now: float) -> list[SearchHit]:
+        """The first k ranked memories that can be read. Only those are read whole and
+        opened; a row gone between the two reads (forgotten by another process just now)
+        is left out, and so is one that cannot be read (named, and the next one taken)."""
         hits: list[SearchHit] = []
-        for mid, score, k_rank, v_rank, v_score in ranked:
-            for memory in self._readable([rows[mid]]):
-                hits.append(SearchHit(memory, score, k_rank, v_rank, v_score))
-            if len(hits) == k:
-                break
+        start = 0
+        while len(hits) < k and start < len(ranked):
+            chunk = ranked[start:start + k - len(hits)]
+            start += len(chunk)
+            full = {s.id: s for s in self.store.get_many(user_id, [r[0] for r in chunk], now)}
+            for mid, score, k_rank, v_rank, v_score in chunk:
+                if mid in full:
+                    hits.extend(SearchHit(memory, score, k_rank, v_rank, v_score)
+                                for memory in self._readable([full[mid]]))
         return hits
 
     def _write(self, memories: Sequence[Memory], vectors: Any = None,
@@ -500,9 +506,9 @@ class MemoryService:
             vector = self.index.query(user_id, vec, n, cat)
         # Rows gone since the index was written (forgotten, expired) must not count, not
         # even as the best cosine another candidate is measured against: one lookup of
-        # every candidate (no decryption) before scoring.
+        # every candidate's state (no content, no decryption) before scoring.
         ids = list(dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]))
-        rows = {s.id: s for s in self.store.get_many(user_id, ids, now)
+        rows = {s.id: s for s in self.store.get_states(user_id, ids, now)
                 if (not cat or s.category == cat) and _current(s, as_of)}
         keyword = [kv for kv in keyword if kv[0] in rows]
         vector = [kv for kv in vector if kv[0] in rows]
@@ -514,14 +520,15 @@ class MemoryService:
                                          period)
             floor = self.settings.min_score if min_score is None else min_score
             ranked = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
-                      for f in fusion.fuse(cands) if f.score >= floor]
+                      for f in fusion.fuse(cands, fusion.model_for(self.embedder.model_id))
+                      if f.score >= floor]
         else:
             floor = min_score or 0.0
             own = keyword if mode == "keyword" else vector
             ranked = [(mid, score, i if mode == "keyword" else None,
                        i if mode == "vector" else None, score if mode == "vector" else None)
                       for i, (mid, score) in enumerate(own, 1) if score >= floor]
-        return self._hits(rows, ranked, k)
+        return self._hits(user_id, ranked, k, now)
 
     def _vector_query(self, user_id: str, query: str, qterms: list[str],
                       blinded: list[str]) -> str:

@@ -100,6 +100,13 @@ class Wiring:
             return TitanEmbedder(self.aws, self.settings.env)
         if self.settings.embedder == "titan":
             raise ConfigError("embedder = 'titan' needs backend = 'aws' (Bedrock).")
+        if self.settings.embedder == "minilm":
+            if self.is_aws:
+                raise ConfigError("embedder = 'minilm' is for the local home; on AWS use "
+                                  "'titan' or 'local'.")
+            from pai_cli.backends.local.minilm_embedder import MiniLMEmbedder
+
+            return MiniLMEmbedder(cache=self.settings.home / "models")
         from pai_cli.backends.local.embedder import WordLlamaEmbedder
 
         return WordLlamaEmbedder()
@@ -114,13 +121,16 @@ class Wiring:
             store, index = self._aws_memory_parts()
             embedder = self.embedder
         else:
-            from pai_cli.backends.local.embedder import DIM
             from pai_cli.backends.local.memory_store import SqliteMemoryStore
             from pai_cli.backends.local.vector_index import UsearchVectorIndex
 
+            if s.embedder == "minilm":
+                from pai_cli.backends.local.minilm_embedder import DIM, MODEL_ID
+            else:
+                from pai_cli.backends.local.embedder import DIM, MODEL_ID
             store = SqliteMemoryStore(self.db)
             index = UsearchVectorIndex(self.db, s.index_dir, DIM)
-            embedder = _Lazy(lambda: self.embedder, DIM)
+            embedder = _Lazy(lambda: self.embedder, MODEL_ID, DIM)
         return MemoryService(
             store=store,
             index=index,
@@ -265,11 +275,9 @@ match)."""
 class _Lazy:
     """The embedder's id without loading its weights: commands that never embed stay fast."""
 
-    def __init__(self, make: Any, dim: int) -> None:
-        from pai_cli.backends.local.embedder import MODEL_ID
-
+    def __init__(self, make: Any, model_id: str, dim: int) -> None:
         self._make = make
-        self.model_id = MODEL_ID
+        self.model_id = model_id
         self.dim = dim
 
     def embed(self, texts: Any) -> Any:

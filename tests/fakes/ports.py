@@ -129,6 +129,9 @@ class FakeMemoryStore:
     def get_many(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
         return [m for m in (self.get(user_id, i, now) for i in dict.fromkeys(ids)) if m]
 
+    def get_states(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
+        return self.get_many(user_id, ids, now)
+
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
         if self.get(user_id, id_or_prefix, now) is not None:
             return [id_or_prefix]

@@ -285,6 +285,9 @@ class DynamoMemoryStore:
                 request = out.get("UnprocessedKeys") or {}
         return found
 
+    def get_states(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
+        return self.get_many(user_id, ids, now)  # one BatchGetItem either way
+
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
         from boto3.dynamodb.conditions import Key
 

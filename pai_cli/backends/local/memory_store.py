@@ -25,10 +25,32 @@ MIN_COMMON = 30
 USER_COUNT_CAP = 20000
 """term_shares leaves out terms fewer memories than this hold: in a handful of memories
 every word is "common", and none of them is."""
+BM25_K1, BM25_B = 1.2, 0.75
+"""FTS5's bm25() defaults, which keyword_search computes itself."""
+RESCORE = 200
+"""How many of the rows holding the most query-term IDF are scored with the full BM25."""
+DF_CACHE_MAX = 50000
+"""Cached document counts (one per blinded term searched for) past which they start over."""
 POSTING_BUDGET = 3000
 """FTS5 scores every row a query term matches (~1.3 us a row here). Past this many postings
 the commonest terms are left out (they carry the least BM25 weight), and if the rarest alone
 is over it, only the newest rows that fit the budget are ranked."""
+
+
+def _varints(data: bytes) -> list[int]:
+    """SQLite's varints (big-endian 7-bit groups; a ninth byte holds 8 bits)."""
+    out, value, size = [], 0, 0
+    for byte in data:
+        size += 1
+        if size == 9:
+            out.append((value << 8) | byte)
+            value, size = 0, 0
+            continue
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            out.append(value)
+            value, size = 0, 0
+    return out
 
 
 def _idf(rows: int, df: int) -> float:
@@ -52,7 +74,9 @@ class SqliteMemoryStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._last_df: tuple[tuple, dict[str, int]] = ((), {})
+        self._df: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._stamp: tuple[int, int] | None = None
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.db.transaction()
@@ -131,6 +155,23 @@ class SqliteMemoryStore:
             (user_id, *ids, now),
         ).fetchall()
         return [_row(r) for r in rows]
+
+    def get_states(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
+        """get_many without the content (b"") or sources: what search needs to keep only the
+        candidates that hold, read for ~100 candidates per search (a third of get_many's
+        time: no blobs read, no JSON parsed)."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT id, category, created_at, expires_at, status, valid_from, valid_to "
+            "FROM memories INDEXED BY memories_user_id "
+            f"WHERE user_id = ? AND id IN ({marks}) AND {_LIVE}", (user_id, *ids, now),
+        ).fetchall()
+        return [SealedMemory(id=r[0], user_id=user_id, content=b"", category=r[1],
+                             created_at=r[2], updated_at=r[2], expires_at=r[3], pinned=False,
+                             terms="", status=r[4], valid_from=r[5], valid_to=r[6])
+                for r in rows]
 
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
         if not id_or_prefix.isascii():
@@ -214,21 +255,38 @@ class SqliteMemoryStore:
     def sweep_orphans(self, user_id: str) -> int:
         return 0  # every write is one SQLite transaction: nothing is ever left half-made
 
+    def _fresh(self) -> None:
+        """Forget the cached counts when the database changed: another connection committed
+        (PRAGMA data_version moves) or this one wrote (total_changes moves)."""
+        stamp = (self.db.execute("PRAGMA data_version").fetchone()[0],
+                 self.db.conn.total_changes)
+        if stamp != self._stamp or len(self._df) > DF_CACHE_MAX:
+            self._df.clear()
+            self._counts.clear()
+            self._stamp = stamp
+
     def _doc_freq(self, terms: list[str]) -> dict[str, int]:
-        """How many rows hold each term. A search asks twice for the same terms (the vector
-        query's common words, then the keyword ranking): fts5vocab lookups cost ~1.5 ms at
-        1M, so the last answer is kept for the next lookup of the same terms, unless this
-        connection wrote in between (total_changes); keyword_search, the last asker in a
-        search, drops it, so another process's writes are seen by the next search."""
-        key = (*terms, self.db.conn.total_changes)
-        if self._last_df[0] == key:
-            return self._last_df[1]
-        marks = ",".join("?" * len(terms))
-        df = dict(self.db.execute(
-            f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", terms
-        ).fetchall())
-        self._last_df = (key, df)
-        return df
+        """How many rows hold each term (the terms no row holds are left out). fts5vocab
+        counts a term's rows by walking its whole posting list (~10 ms for the commonest
+        terms at 1M), so counts are kept until the database changes (_fresh): a process
+        that searches again (chat, the API, the REPL) asks SQLite only for new terms."""
+        self._fresh()
+        missing = [t for t in terms if t not in self._df]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            found = dict(self.db.execute(
+                f"SELECT term, doc FROM memory_terms_vocab WHERE term IN ({marks})", missing
+            ).fetchall())
+            for t in missing:
+                self._df[t] = found.get(t, 0)
+        return {t: self._df[t] for t in terms if self._df[t]}
+
+    def _max_rowid(self) -> int:
+        self._fresh()
+        if "" not in self._counts:
+            self._counts[""] = (self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0]
+                                or 0)
+        return self._counts[""]
 
     def _discriminative(self, terms: list[str]) -> tuple[list[str], int, float]:
         """The query terms worth ranking by, the lowest rowid worth ranking, and the sum of
@@ -240,7 +298,7 @@ class SqliteMemoryStore:
         (recent memories are the likelier answer; IDF still comes from every row). At 100k+
         memories this keeps keyword search to a few milliseconds; below 1,000 rows nothing
         is dropped."""
-        n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
+        n = self._max_rowid()
         df = self._doc_freq(terms)
         if n < COMMON_TERM_MIN_ROWS:
             kept, lowest = [t for t in terms if df.get(t, 0) > 0], 0
@@ -256,9 +314,9 @@ class SqliteMemoryStore:
             lowest = n - int(n * POSTING_BUDGET / postings) if postings > POSTING_BUDGET else 0
         # The scale counts every query term, kept or not: a term no memory holds is the
         # most telling one, and a memory matching only the others is a partial match.
-        # FTS5 counts its rows itself; the highest rowid is that count less deletions, close
-        # enough for a scale and free (count(*) over FTS5 is a scan).
-        return kept, lowest, sum(_idf(max(n, 1), df.get(t, 0)) for t in terms)
+        # The row count is FTS5's own (its averages record), as in the scores.
+        rows = max(self._averages()[0], 1)
+        return kept, lowest, sum(_idf(rows, df.get(t, 0)) for t in terms)
 
     def _user_rows(self, user_id: str) -> int:
         """The user's row count, cheaply: counting a user's rows at 1M is ~45 ms, so a user
@@ -266,16 +324,21 @@ class SqliteMemoryStore:
         an exact count up to USER_COUNT_CAP, past which the highest rowid again (terms are
         blinded per user, so their counts are the user's own: shares come out lower, never
         higher)."""
-        n = self.db.execute("SELECT max(rowid) FROM memories").fetchone()[0] or 0
+        self._fresh()
+        if user_id in self._counts:
+            return self._counts[user_id]
+        n = self._max_rowid()
         other = self.db.execute(
             "SELECT 1 FROM memories INDEXED BY memories_user_id WHERE user_id < ? OR user_id > ? "
             "LIMIT 1", (user_id, user_id)).fetchone()
         if other is None:
+            self._counts[user_id] = n
             return n
         counted = self.db.execute(
             "SELECT count(*) FROM (SELECT 1 FROM memories INDEXED BY memories_user_id "
             "WHERE user_id = ? LIMIT ?)", (user_id, USER_COUNT_CAP + 1)).fetchone()[0]
-        return n if counted > USER_COUNT_CAP else counted
+        self._counts[user_id] = n if counted > USER_COUNT_CAP else counted
+        return self._counts[user_id]
 
     def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
         """For blinded terms: the share of the user's memories holding each (terms fewer
@@ -290,31 +353,80 @@ class SqliteMemoryStore:
     def keyword_search(
         self, user_id: str, terms: Sequence[str], k: int, category: str | None, now: float
     ) -> list[tuple[str, float]]:
-        """BM25 (FTS5's: k1 1.2, b 0.75) divided by the sum of the query terms' IDF, so a
-        memory holding every query term once, at average length, scores about 1 and one
-        holding none 0, whatever the query: the fusion can weigh it against a cosine."""
-        terms, lowest, idf_sum = (self._discriminative(list(dict.fromkeys(terms))) if terms
-                                  else ([], 0, 0.0))
-        self._last_df = ((), {})
-        if not terms:
+        """BM25 (FTS5's formula: k1 1.2, b 0.75, its IDF) divided by the sum of the query
+        terms' IDF, so a memory holding every query term once, at average length, scores
+        about 1 and one holding none 0, whatever the query: the fusion can weigh it against
+        a cosine.
+
+        Not FTS5's own ranking: its bm25() reads every matched row's length and positions
+        (~5 us a row here, 10+ ms at the posting budget). Instead the posting lists alone
+        (rowids, ~0.3 us a row) give each row the IDF of the query terms it holds; the
+        RESCORE best of those are read back (their terms, for term counts and length) and
+        scored with the full formula, which gives FTS5's own scores for them."""
+        terms = list(dict.fromkeys(terms))
+        kept, lowest, idf_sum = self._discriminative(terms) if terms else ([], 0, 0.0)
+        if not kept:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)
-        # Terms are blinded with a per-user key, so another user's rows cannot match; the
-        # join still scopes by user_id so that no code path depends on that alone.
-        sql = (
-            "SELECT m.id, -f.rank FROM (SELECT rowid, rank FROM memory_terms "
-            "WHERE memory_terms MATCH ? AND rowid > ? ORDER BY rank LIMIT ?) f "
-            "JOIN memories m ON m.rowid = f.rowid "
-            "WHERE m.user_id = ? AND (m.expires_at IS NULL OR m.expires_at > ?)"
-        )
-        params: list = [match, lowest, k if not category else k * 4, user_id, now]
+        rows, total_len = self._averages()
+        df = self._doc_freq(kept)
+        idf = {t: _idf(max(rows, 1), df.get(t, 0)) for t in kept}
+        want = max(RESCORE, 4 * k) * (4 if category else 1)
+        if len(kept) == 1:
+            # One term: every row holding it holds the same IDF; FTS5 walks its posting
+            # list newest first and stops at `want`.
+            sql = ("SELECT rowid FROM memory_terms WHERE memory_terms MATCH ? AND rowid > ? "
+                   "ORDER BY rowid DESC LIMIT ?")
+            args: list = [f'"{kept[0]}"', lowest, want]
+        else:
+            # Each row's held IDF, summed by SQLite over the posting lists.
+            postings = " UNION ALL ".join(
+                "SELECT rowid, ? AS w FROM memory_terms WHERE memory_terms MATCH ? AND rowid > ?"
+                for _ in kept)
+            sql = (f"SELECT rowid FROM ({postings}) GROUP BY rowid "
+                   "ORDER BY sum(w) DESC, rowid DESC LIMIT ?")
+            args = [*(x for t in kept for x in (idf[t], f'"{t}"', lowest)), want]
+        best = [r for (r,) in self.db.execute(sql, args)]
+        if not best:
+            return []
+        marks = ",".join("?" * len(best))
+        # The terms are read from FTS5's content table (its documented shadow table
+        # <name>_content, column c0): a third of the time of reading them through the FTS5
+        # table by rowid. Terms are blinded with a per-user key, so another user's rows
+        # cannot match; the join still scopes by user_id so that no path depends on that.
+        # The unary + keep SQLite's planner on the rowids: left to itself it walked the
+        # user's (or the expiry) index over every row (1 s at 1M instead of 1 ms).
+        sql = (f"SELECT m.rowid, m.id, f.c0 FROM memories m JOIN memory_terms_content f "
+               f"ON f.id = m.rowid WHERE m.rowid IN ({marks}) AND +m.user_id = ? AND "
+               "(+m.expires_at IS NULL OR +m.expires_at > ?)")
+        params: list = [*best, user_id, now]
         if category:
-            sql += " AND m.category = ?"
+            sql += " AND +m.category = ?"
             params.append(category)
-        sql += " ORDER BY f.rank LIMIT ?"
-        params.append(k)
+        avg = total_len / rows if rows and total_len else 1.0
+        scored = []
+        for rowid, memory_id, held_terms in self.db.execute(sql, params):
+            tokens = held_terms.split()
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * len(tokens) / avg)
+            score = 0.0
+            for t in kept:
+                tf = tokens.count(t)
+                if tf:
+                    score += idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
+            scored.append((score, rowid, memory_id))
+        scored.sort(reverse=True)
         scale = 1.0 / idf_sum if idf_sum > 0 else 1.0
-        return [(r[0], float(r[1]) * scale) for r in self.db.execute(sql, params)]
+        return [(memory_id, score * scale) for score, _, memory_id in scored[:k]]
+
+    def _averages(self) -> tuple[int, int]:
+        """FTS5's row count and total length in tokens, from its averages record (rowid 1
+        of the _data table: varints), as its bm25() reads them."""
+        self._fresh()
+        if "\0rows" not in self._counts:
+            row = self.db.execute("SELECT block FROM memory_terms_data WHERE id = 1").fetchone()
+            values = _varints(bytes(row[0])) if row and row[0] else []
+            self._counts["\0rows"], self._counts["\0len"] = (
+                (values[0], values[1]) if len(values) >= 2 else (self._max_rowid(), 0))
+        return self._counts["\0rows"], self._counts["\0len"]
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

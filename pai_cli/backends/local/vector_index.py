@@ -41,6 +41,8 @@ DEAD_FOLD = 500
 DEAD_REBUILD = 0.2
 """Removing nodes degrades an HNSW graph; past this share of dead entries, rebuild."""
 SQL_CHUNK = 500
+KEY_CACHE_MAX = 200_000
+"""Key -> (memory id, category) entries kept per user for resolving HNSW hits."""
 HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 128}
 EXPANSION_MAX = 1024
 
@@ -52,6 +54,18 @@ def expansion_for(size: int) -> int:
     at 1M for ~2/3.5/7 ms. One width per thousand vectors keeps >= 0.98 at both sizes."""
     return max(HNSW["expansion_search"], min(EXPANSION_MAX, size // 1000))
 _STAMP = re.compile(r"-k(\d+)-b([0-9a-f]+)\.usearch$")
+
+
+@dataclass
+class _View:
+    """What a query needs besides the HNSW file, kept while the database is unchanged."""
+
+    stamp: tuple[int, int]
+    loaded: _Loaded | None
+    dead: int
+    delta_ids: list[str]
+    delta_cats: list[str]
+    delta: np.ndarray
 
 
 @dataclass
@@ -95,6 +109,8 @@ class UsearchVectorIndex:
         self.folder = folder
         self.dim = dim
         self._loaded: dict[str, _Loaded | None] = {}
+        self._views: dict[str, _View] = {}
+        self._keys: dict[str, dict[int, tuple[str, str]]] = {}
 
     # -- writes: rows only, inside the caller's transaction -----------------------------
     def upsert(self, user_id: str, items: Sequence[tuple[str, str, Any]]) -> None:
@@ -118,6 +134,7 @@ class UsearchVectorIndex:
             self.db.execute("DELETE FROM meta WHERE key = ?", (self._build_key(user_id),))
         # The file holds the vectors of everything just forgotten: it goes now, not later.
         self._loaded.pop(user_id, None)
+        self._views.pop(user_id, None)
         self._remove_files(user_id, keep=None)
 
     def _drop(self, user_id: str, ids: list[str]) -> None:
@@ -197,6 +214,7 @@ class UsearchVectorIndex:
                                                        DELTA_HARD) > DELTA_HARD:
             loaded = self._fold(user_id, loaded)
         self._loaded[user_id] = loaded
+        self._views.pop(user_id, None)
         return loaded
 
     # -- queries -------------------------------------------------------------------------
@@ -204,37 +222,76 @@ class UsearchVectorIndex:
         self, user_id: str, vector: Any, k: int, category: str | None
     ) -> list[tuple[str, float]]:
         q = np.asarray(vector, dtype=np.float32)
-        loaded = self._current(user_id)
-        base_key = loaded.max_key if loaded else 0
+        view = self._view(user_id)
+        loaded = view.loaded
         scored: dict[str, float] = {}
         if loaded is not None and len(loaded.index):
-            dead = self._dead(user_id, base_key)
-            want = k + min(dead, 4 * k) + (4 * k if category else 0)
+            want = k + min(view.dead, 4 * k) + (4 * k if category else 0)
             if want >= len(loaded.index):
                 # Small index: HNSW may return fewer than asked; exact is as cheap here.
                 return self._exact(user_id, q, k, category)
             matches = loaded.index.search(q, want)
             keys = [int(x) for x in matches.keys]
             sims = dict(zip(keys, (1.0 - float(d) for d in matches.distances), strict=True))
-            for key, mid, cat in self._resolve(user_id, keys):
+            for key, mid, cat in self._resolve(user_id, keys, cached=view.dead == 0):
                 if category is None or cat == category:
                     scored[mid] = sims[key]
-        scored.update(self._scan(user_id, q, category, after=base_key))
+        if view.delta_ids:
+            sims_delta = _cosine(view.delta, q)
+            scored.update((mid, float(sim)) for mid, cat, sim in
+                          zip(view.delta_ids, view.delta_cats, sims_delta, strict=True)
+                          if category is None or cat == category)
         best = sorted(scored.items(), key=lambda kv: -kv[1])[:k]
         if len(best) < k and loaded is not None and len(loaded.index):
             # Filters or dead entries ate the HNSW candidates: answer exactly instead.
             return self._exact(user_id, q, k, category)
         return best
 
-    def _resolve(self, user_id: str, keys: list[int]) -> list[tuple[int, str, str]]:
-        out: list[tuple[int, str, str]] = []
-        for start in range(0, len(keys), SQL_CHUNK):
-            chunk = keys[start:start + SQL_CHUNK]
+    def _stamp(self) -> tuple[int, int]:
+        """Moves when another connection committed (data_version) or this one wrote."""
+        return (self.db.execute("PRAGMA data_version").fetchone()[0],
+                self.db.conn.total_changes)
+
+    def _view(self, user_id: str) -> _View:
+        """The file, its dead-entry count and the rows newer than it: four lookups and a
+        scan on the first query after any change, one PRAGMA on the next ones."""
+        view = self._views.get(user_id)
+        if view is not None and view.stamp == self._stamp():
+            return view
+        loaded = self._current(user_id)
+        base = loaded.max_key if loaded else 0
+        dead = self._dead(user_id, base) if loaded else 0
+        rows = self.db.execute(
+            "SELECT memory_id, category, vec FROM vectors WHERE user_id = ? AND key > ?",
+            (user_id, base)).fetchall()
+        delta = (np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16)
+                 .reshape(len(rows), -1).astype(np.float32) if rows
+                 else np.zeros((0, self.dim), dtype=np.float32))
+        view = _View(self._stamp(), loaded, dead, [r[0] for r in rows], [r[1] for r in rows],
+                     delta)
+        self._views[user_id] = view
+        return view
+
+    def _resolve(self, user_id: str, keys: list[int],
+                 cached: bool = False) -> list[tuple[int, str, str]]:
+        """(key, memory id, category) of the keys still in the table. A key is never reused
+        and its memory and category never change (an edit writes a new key), so with no
+        dead entries in the file (cached) the keys seen before need no lookup."""
+        known = self._keys.setdefault(user_id, {})
+        if len(known) > KEY_CACHE_MAX:
+            known.clear()
+        out = [(key, *known[key]) for key in keys if key in known] if cached else []
+        missing = [key for key in keys if key not in known] if cached else keys
+        for start in range(0, len(missing), SQL_CHUNK):
+            chunk = missing[start:start + SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
-            out += self.db.execute(
+            rows = self.db.execute(
                 f"SELECT key, memory_id, category FROM vectors "
                 f"WHERE key IN ({marks}) AND +user_id = ?", (*chunk, user_id),
             ).fetchall()
+            out += rows
+            for key, mid, cat in rows:
+                known[key] = (mid, cat)
         return out
 
     def _scan(self, user_id: str, q: np.ndarray, category: str | None,
@@ -264,14 +321,17 @@ class UsearchVectorIndex:
         if loaded is None:
             if rebuild and self.count(user_id) > DELTA_FOLD:
                 self._loaded[user_id] = self._build(user_id)
+                self._views.pop(user_id, None)
             return
         delta = self._delta_count(user_id, loaded.max_key, DELTA_FOLD)
         dead = self._dead(user_id, loaded.max_key)
         if delta > DELTA_FOLD or dead > DEAD_FOLD:
             self._loaded[user_id] = self._fold(user_id, loaded)
+            self._views.pop(user_id, None)
 
     def compact(self, user_id: str, progress: Progress | None = None) -> None:
         self._loaded[user_id] = self._build(user_id, progress)
+        self._views.pop(user_id, None)
 
     def _fold(self, user_id: str, loaded: _Loaded) -> _Loaded | None:
         """Incremental: load the file, remove tombstoned keys, add new rows, save."""

@@ -1,0 +1,57 @@
+"""The opt-in MiniLM embedder (embedder = "minilm"): real weights from the installed package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import pai
+
+from pai_cli.backends.local.minilm_embedder import DIM, MiniLMEmbedder
+
+
+@pytest.fixture(scope="module")
+def model() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+def test_vectors_are_unit_length_and_the_paraphrase_is_nearest(model: MiniLMEmbedder) -> None:
+    texts = ["My sister Ana moved to Lisbon last spring", "Penicillin gives me hives",
+             "where does my sibling live now?", "am I allergic to any antibiotic?"]
+    v = model.embed(texts)
+    assert v.shape == (4, DIM) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    sims = v @ v.T
+    # No word in common, yet each question is nearest its own memory.
+    assert sims[2, 0] > sims[2, 1] + 0.2
+    assert sims[3, 1] > sims[3, 0] + 0.2
+
+
+def test_padding_does_not_change_a_text_s_vector(model: MiniLMEmbedder) -> None:
+    """A short text embedded alone or beside a long one (padded in the same batch) gets the
+    same vector: the attention mask and the mean pooling leave the padding out."""
+    short = "dentist on Friday"
+    long = " ".join(["my neighbour lent me a ladder and a drill for the weekend"] * 5)
+    alone = model.embed([short])[0]
+    batched = model.embed([long, short, ""])
+    assert np.allclose(alone, batched[1], atol=1e-5)
+    assert np.allclose(np.linalg.norm(batched[2]), 1.0, atol=1e-5)  # only [CLS] [SEP]
+
+
+def test_search_with_minilm_and_the_switch_asks_for_a_reindex(pai_home: Path) -> None:
+    sister = json.loads(pai("memory", "add", "My sister Ana moved to Lisbon last spring",
+                            "--json").out)["id"]
+    pai("memory", "add", "Penicillin gives me hives")
+    (pai_home / "config.toml").write_text('embedder = "minilm"\n')
+    r = pai("search", "where does my sibling live now?")
+    assert r.code == 3 and "pai memory reindex" in r.err
+
+    assert pai("memory", "reindex").code == 0
+    r = pai("search", "where does my sibling live now?", "--json")
+    assert r.code == 0, r.err
+    hits = json.loads(r.out)
+    assert hits[0]["id"] == sister
+    assert all(0.0 <= h["score"] <= 1.0 for h in hits)
+
