@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,19 @@ class Context:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:pai-agent-test"
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    timeout_s: float = 60.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.timeout_s - (time.monotonic() - self.started)) * 1000)
 
 
 def event(method: str, path: str, body: Any = None, principal: str | None = ALICE,
           query: str = "", headers: dict[str, str] | None = None,
-          raw_body: str | None = None) -> dict[str, Any]:
-    """The shape API Gateway sends for a payload format 2.0 Lambda proxy integration."""
+          raw_body: str | None = None, arrived: float | None = None) -> dict[str, Any]:
+    """The shape API Gateway sends for a payload format 2.0 Lambda proxy integration;
+    arrived: when API Gateway received it (epoch seconds, default now)."""
+    arrived = time.time() if arrived is None else arrived
     authorizer = None
     if principal is not None:
         authorizer = {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": "123456789012",
@@ -40,7 +48,8 @@ def event(method: str, path: str, body: Any = None, principal: str | None = ALIC
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                  "sourceIp": "203.0.113.7", "userAgent": "pai-test"},
         "requestId": "JKJaXmPLvHcESHA=", "routeKey": f"{method} {path}", "stage": "$default",
-        "time": "25/Nov/2026:22:00:00 +0000", "timeEpoch": 1795644000000}
+        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(arrived)),
+        "timeEpoch": int(arrived * 1000)}
     if authorizer:
         ctx["authorizer"] = authorizer
     return {
@@ -55,18 +64,25 @@ def event(method: str, path: str, body: Any = None, principal: str | None = ALIC
     }
 
 
+def lambda_environment(monkeypatch: pytest.MonkeyPatch, info: dict[str, str],
+                       function: str = "pai-agent-test") -> None:
+    """What the compute stack sets on a function (infra/compute.yaml), on moto's resources."""
+    names = {"CONVERSATIONS_TABLE": info["conversations"], "MEMORIES_TABLE": info["memories"],
+             "MEMORY_BUCKET": info["bucket"], "KMS_KEY_ID": "alias/pai-encryption-test",
+             "KMS_KEY_ARN": info["key_arn"], "MEMORY_QUEUE_URL": info["queue_url"],
+             "VECTOR_BUCKET": info["vector_bucket"], "VECTOR_INDEX": "memories",
+             "VECTOR_STORE": "s3vectors", "PAI_EMBEDDER": "local", "PAI_PROVIDER": "none",
+             "PAI_MEMORY_MODE": "verbatim", "AWS_ACCOUNT_ID": "123456789012",
+             "AWS_LAMBDA_FUNCTION_NAME": function}
+    for k, v in names.items():
+        monkeypatch.setenv(k, v)
+
+
 @pytest.fixture
 def handler(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Iterator[Any]:
     pai_home.mkdir(parents=True, exist_ok=True)
     with moto_aws_home(monkeypatch) as info:
-        names = {"CONVERSATIONS_TABLE": info["conversations"], "MEMORIES_TABLE": info["memories"],
-                 "MEMORY_BUCKET": info["bucket"], "KMS_KEY_ID": "alias/pai-encryption-test",
-                 "VECTOR_BUCKET": info["vector_bucket"], "VECTOR_INDEX": "memories",
-                 "VECTOR_STORE": "s3vectors", "PAI_EMBEDDER": "local", "PAI_PROVIDER": "none",
-                 "PAI_MEMORY_MODE": "verbatim",
-                 "AWS_ACCOUNT_ID": "123456789012"}
-        for k, v in names.items():
-            monkeypatch.setenv(k, v)
+        lambda_environment(monkeypatch, info)
         from pai_cli.api import lambda_handlers
 
         lambda_handlers.services.cache_clear()
@@ -124,8 +140,10 @@ def test_chat_turn_and_conversation_history(handler, monkeypatch) -> None:
     assert status == 200
     assert [m["content"] for m in hist["messages"]] == ["hi, I'm Alice", "Hello Alice.",
                                                        "and again", "Again."]
+    # Remembering is off the request: the jobs wait on SQS for the memory writer
+    # (tests/test_aws_memory_queue.py runs it).
     status, found = handler(event("POST", "/search", {"query": "Alice"}))
-    assert any(r["content"] == "hi, I'm Alice" for r in found["results"])
+    assert found["results"] == []
 
 
 @pytest.mark.parametrize(("ev", "status"), [

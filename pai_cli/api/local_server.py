@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -66,6 +67,15 @@ def make_server(wiring: Any, host: str = "127.0.0.1", port: int = 8765) -> HTTPS
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
+            if self.command == "POST" and self.path.split("?")[0] == "/chat":
+                # The reply is out: now its memory job (off the request, as on Lambda, where
+                # the memory writer does it). A failure leaves the job queued for next time.
+                try:
+                    wiring.chat.remember_pending(user_id)
+                except Exception as e:  # noqa: BLE001 - the job stays in the durable queue
+                    sys.stderr.write(f"pai serve: writing long-term memory failed, the job "
+                                     f"stays queued: {getattr(e, 'message', e)}\n")
 
         do_GET = do_POST = do_DELETE = _handle
 

@@ -5,6 +5,10 @@ Items hold the sealed content too (our notes are at most 64 KiB, well inside Dyn
 durable full copy the reference's recovery path rebuilds from. Two indexes, both
 partitioned by user_id, list a user's memories by time and by category without a Scan.
 
+Bodies are encrypted at rest with the pai key, named on every PutObject: with
+`ServerSideEncryption="aws:kms"` alone S3 would use the AWS managed aws/s3 key, and the
+bucket policy refuses any put that names another key than pai's.
+
 Write order: S3 body first, then the DynamoDB item, which is the commit point. A failed
 item write deletes the body it just wrote; a crash between the two leaves a body no read
 path can see, which `pai memory reindex` sweeps away.
@@ -20,7 +24,7 @@ from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
-from pai_cli.backends.aws.session import Aws, call, reraise
+from pai_cli.backends.aws.session import NOT_DEPLOYED, Aws, call, reraise
 from pai_cli.records import SealedMemory
 
 BY_TIME = "user-created-index"
@@ -105,12 +109,29 @@ def _live(item: dict[str, Any], now: float) -> bool:
 class DynamoMemoryStore:
     supports_keywords = False
 
-    def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev") -> None:
+    def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev",
+                 kms_key: str = "") -> None:
         self.aws = aws
         self.table_name = table
         self.bucket = bucket
         self.env = env
+        self.kms_key = kms_key
+        """The key's ARN, or its alias (then resolved to the ARN once, with DescribeKey)."""
         self._table: Any = None
+
+    @property
+    def kms_key_arn(self) -> str:
+        if not self.kms_key:
+            from pai_cli.errors import ConfigError
+
+            raise ConfigError(f"No KMS key named for the bucket {self.bucket}: "
+                              f"{NOT_DEPLOYED.format(env=self.env)}.")
+        if not self.kms_key.startswith("arn:") or ":alias/" in self.kms_key:
+            # The bucket policy compares the header with the key's ARN: never an alias.
+            kms = self.aws.client("kms")
+            self.kms_key = call(lambda: kms.describe_key(KeyId=self.kms_key)["KeyMetadata"][
+                "Arn"], f"KMS key {self.kms_key}", self.env)
+        return self.kms_key
 
     @property
     def table(self) -> Any:
@@ -139,7 +160,8 @@ class DynamoMemoryStore:
                            "sealed": base64.b64encode(m.content).decode("ascii")}).encode()
         out = self._s3(lambda: self.aws.client("s3").put_object(
             Bucket=self.bucket, Key=body_key(m.user_id, m.id), Body=body,
-            ContentType="application/json", ServerSideEncryption="aws:kms"))
+            ContentType="application/json", ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.kms_key_arn, BucketKeyEnabled=True))
         return out.get("VersionId")
 
     def _undo_body(self, m: SealedMemory, version: str | None) -> None:
