@@ -330,6 +330,25 @@ def translate_error(exc: BaseException, settings: Settings | None) -> PaiError |
     return None
 
 
+def reindex_everyone(env: str, vector_store: str, profile: str | None, region: str | None,
+                     on_note: Any) -> int:
+    """Every user's memories of the AWS home re-embedded into `vector_store` (what `pai
+    deploy` runs when --vector-store changes); returns how many memories."""
+    from pai_cli.config import load_settings
+
+    w = Wiring(load_settings(None, backend="aws", env=env, vector_store=vector_store),
+               choice=ModelChoice(profile=profile, region=region))
+    try:
+        total = 0
+        for user_id in w.memories.store.user_ids():
+            n = w.memories.reindex(user_id)
+            on_note(f"  {user_id}: {n} memories")
+            total += n
+        return total
+    finally:
+        w.close()
+
+
 def deploy_session(profile: str | None, region: str | None) -> Any:
     """The AWS session `pai deploy`, `status` and `destroy` act with: the flags and the
     standard AWS chain only (a deploy names its environment; it reads no home settings)."""

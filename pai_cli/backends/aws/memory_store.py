@@ -354,6 +354,20 @@ class DynamoMemoryStore:
                        now: float) -> list[tuple[str, float]]:
         return []
 
+    def user_ids(self) -> list[str]:
+        """Every user with memories here (a Scan of the keys: for a whole-home reindex only,
+        never on a request). Partitions that are not a user's (#meta, a user's #events)
+        are left out: user ids never hold a '#'."""
+        client = self.aws.client("dynamodb")
+        found: set[str] = set()
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "ProjectionExpression": "user_id"}
+        while True:
+            out = self._ddb(lambda k=kwargs: client.scan(**k))
+            found |= {i["user_id"]["S"] for i in out.get("Items", []) if "#" not in i["user_id"]["S"]}
+            if "LastEvaluatedKey" not in out:
+                return sorted(found)
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
     def get_meta(self, key: str) -> str | None:
         out = self._ddb(lambda: self.table.get_item(Key={"user_id": META_USER, "memory_id": key},
                                                      ConsistentRead=True))
