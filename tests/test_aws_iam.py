@@ -26,11 +26,11 @@ import pytest
 import yaml
 from fakes.iam_policy import Request, Values, conditions_of, decide, render
 from fakes.openai_server import Reply, openai_fake
+from test_api_handlers import Context, event
 from test_aws_memory_queue import UID, Lambda, facts, model
 
 from pai_cli.api import lambda_handlers
 from pai_cli.backends.aws.session import Aws
-from test_api_handlers import Context, event
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 REGION, ACCOUNT, ENV = "us-east-1", "123456789012", "test"
