@@ -216,3 +216,52 @@ def test_chat_that_outruns_the_budget_is_a_504(handler, monkeypatch) -> None:
     body = json.loads(out["body"])
     assert out["statusCode"] == 504 and "30 s" in body["error"]
     assert body["reply"].startswith("one")  # what arrived before the cut is kept
+
+
+def test_the_budget_counts_from_api_gateways_receipt_cold_start_included() -> None:
+    """requestContext.timeEpoch is when API Gateway received the request; its 30 s run from
+    there, through any cold start, and a reserve is kept for storing the reply."""
+    from pai_cli.api.budget import API_GATEWAY_S, FINISH_RESERVE_S, chat_deadline
+
+    now = 1_800_000_000.0
+    warm = {"requestContext": {"timeEpoch": int(now * 1000), "domainName": "a.execute-api"}}
+    cold = {"requestContext": {"timeEpoch": int((now - 9.0) * 1000)}}  # 9 s of init first
+    ctx = Context(timeout_s=60.0)
+    assert chat_deadline(warm, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + API_GATEWAY_S - FINISH_RESERVE_S)
+    assert chat_deadline(cold, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + API_GATEWAY_S - 9.0 - FINISH_RESERVE_S)
+    # The function's own timeout caps it (a 20 s function has less than API Gateway allows).
+    short = Context(timeout_s=20.0)
+    assert chat_deadline(warm, short, wall=now, mono=100.0) == pytest.approx(
+        100.0 + 20.0 - FINISH_RESERVE_S, abs=0.05)
+    # Through the function URL there is no 30 s cut: only the function's timeout.
+    url = {"requestContext": {"timeEpoch": int((now - 9.0) * 1000),
+                              "domainName": "abc.lambda-url.us-east-1.on.aws"}}
+    assert chat_deadline(url, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + 60.0 - FINISH_RESERVE_S, abs=0.05)
+    # A Lambda clock a little behind API Gateway's never gives more than 30 s.
+    ahead = {"requestContext": {"timeEpoch": int((now + 2.0) * 1000)}}
+    assert chat_deadline(ahead, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + API_GATEWAY_S - FINISH_RESERVE_S)
+
+
+def test_a_request_that_waited_out_a_cold_start_ends_sooner(handler, monkeypatch) -> None:
+    """The same slow reply: 200 when API Gateway received the request just now, 504 with what
+    arrived stored when 26 s of its 30 went to a cold start (26 + 2.5 s reserve leaves 1.5 s)."""
+    from pai_cli.api import lambda_handlers
+
+    with openai_fake(Reply(["one ", "two ", "three"], delay=0.6),
+                     Reply(["one ", "two ", "three"], delay=0.6)) as (_, server):
+        monkeypatch.setenv("PAI_PROVIDER", "openai")
+        monkeypatch.setenv("PAI_BASE_URL", server.url)
+        monkeypatch.setenv("PAI_MODEL", "slow")
+        lambda_handlers.services.cache_clear()
+        status, fresh = handler(event("POST", "/chat", {"message": "count to three"}))
+        status_cold, cold = handler(event("POST", "/chat", {"message": "count to three"},
+                                          arrived=time.time() - 26.0))
+    assert status == 200 and fresh["reply"] == "one two three"
+    assert status_cold == 504 and "30 s" in cold["error"]
+    assert cold["reply"] and "three" not in cold["reply"]
+    status, hist = handler(event("GET", f"/memory/{cold['conversation_id']}"))
+    assert [m["role"] for m in hist["messages"]] == ["user", "assistant"]  # both stored
