@@ -593,3 +593,34 @@ def test_one_stack_list() -> None:
     assert stacks.STACKS is names.STACKS and names.HOME_STACKS == names.STACKS[:3]
     infra = Path(__file__).resolve().parent.parent / "infra"
     assert sorted(p.stem for p in infra.glob("*.yaml")) == sorted(names.STACKS)
+
+
+def test_estimate_prices_what_the_deployment_bills() -> None:
+    """The corrections the issue names: the us. profile costs 10% over global, prod's standby
+    replicas double the OCU floor, PITR and key rotation are billed, and S3 Vectors PUTs are
+    charged for the vectors written that month, not for every stored one. Every price names
+    its source."""
+    from pai_cli.deploy.estimate import PRICES, Usage, chat_cost, estimate
+
+    haiku = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert chat_cost(f"us.{haiku}", 1_000_000, 0) == pytest.approx(1.10)
+    assert chat_cost(f"global.{haiku}", 1_000_000, 0) == pytest.approx(1.00)
+    assert chat_cost(f"eu.{haiku}", 0, 1_000_000) == pytest.approx(5.50)
+
+    def line(name: str, **kw: Any) -> float:
+        return {x.item: x for x in estimate(**kw)}[name].monthly_usd
+
+    dev = line("OpenSearch Serverless", vector_store="opensearch")
+    prod = line("OpenSearch Serverless", vector_store="opensearch", prod=True)
+    assert dev == pytest.approx(0.24 * 730 + 20000 * 4.2e-6 * 0.024)
+    assert prod - dev == pytest.approx(0.24 * 730)  # a second OCU: the standby replicas
+    assert line("DynamoDB point-in-time recovery") > 0
+    assert [line("KMS key", usage=Usage(key_age_years=n)) for n in (0, 1, 2, 5)] == [1, 2, 3, 3]
+    few, many = Usage(memories=1_000), Usage(memories=1_000_000)
+    storage_only = (many.memories - few.memories) * 4.2e-6 * 0.06
+    assert line("S3 Vectors", usage=many) - line("S3 Vectors", usage=few) == pytest.approx(
+        storage_only)  # more stored vectors cost storage, not PUTs
+    assert all(p.source for p in PRICES.values())
+    doc = json.loads(pai("deploy", "--env", "prod", "--estimate", "--vector-store",
+                         "opensearch", "--json").out)
+    assert doc["fixed_floor_usd"] > 350 and "standby" in " ".join(x["note"] for x in doc["lines"])

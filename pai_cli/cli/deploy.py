@@ -96,7 +96,7 @@ def deploy(
                                  param_hint="--auth")
     check_env(env)
     if estimate:
-        _print_estimate(out, vector_store)
+        _print_estimate(out, vector_store, prod=env == "prod")
         return
     users = None
     if principal_user is not None:
@@ -132,11 +132,11 @@ def deploy(
                      f"{done.model_problem}")
 
 
-def _print_estimate(out: Out, vector_store: str) -> None:
+def _print_estimate(out: Out, vector_store: str, prod: bool = False) -> None:
     from pai_cli.deploy.estimate import Usage, as_dict, estimate
 
     usage = Usage()
-    lines = estimate(vector_store, usage)
+    lines = estimate(vector_store, usage, prod=prod)
     summary = as_dict(lines, vector_store, usage)
     if out.json:
         out.emit(summary)
