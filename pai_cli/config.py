@@ -46,6 +46,7 @@ _KEYS: dict[str, type] = {
     "memory_mode": str,
     "memory_categories": list,
     "allow_model_forget": bool,
+    "principal_users": dict,
 }
 _ENV = {  # PAI_* variables that override the config file
     "provider": ("PAI_PROVIDER", str),
@@ -178,8 +179,14 @@ class Settings:
     aws_env_region: str | None = None
     """AWS_REGION, else AWS_DEFAULT_REGION: botocore on its own ignores AWS_REGION."""
     principal_users: Mapping[str, str] = field(default_factory=dict)
-    """PAI_PRINCIPAL_USERS: the HTTP API's principal ARN -> pai user mapping."""
+    """Principal ARN -> pai user: [principal_users] in config.toml, PAI_PRINCIPAL_USERS
+    (the functions get it from the compute stack's PrincipalUsers) above it."""
     in_lambda: bool = False
+    user_is_default: bool = False
+    """No --user, PAI_USER or config user: the OS user's name. On the AWS home the CLI then
+    files memories under the caller's AWS identity instead, as the HTTP API does."""
+    memory_queue_url: str | None = None
+    """MEMORY_QUEUE_URL: the SQS queue of memory jobs (Lambda only)."""
 
     @property
     def db_path(self) -> Path:
@@ -216,8 +223,8 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
                           "letters, digits, '.', '_', '@', '+' or '-'.")
     # An empty --user is a mistake to say, not a request for the OS user (an empty PAI_USER
     # is the shell's way of leaving it unset, so that one still falls through).
-    chosen = user if user is not None else (os.environ.get("PAI_USER") or configured
-                                            or _os_user())
+    explicit = user if user is not None else (os.environ.get("PAI_USER") or configured)
+    chosen = explicit if explicit is not None else _os_user()
     for key, (var, kind) in _ENV.items():
         raw = os.environ.get(var)
         if raw:
@@ -248,8 +255,14 @@ def load_settings(user: str | None = None, **flags: str | None) -> Settings:
             raise ConfigError("Setting 'memory_categories' must be a list of category names "
                               "(1-40 of a-z, 0-9, '-', '_', '.').")
         data["memory_categories"] = tuple(cats)
+    environment = _from_environment()
+    mapping = data.pop("principal_users", {})
+    if not all(isinstance(v, str) for v in mapping.values()):
+        raise ConfigError(f"[principal_users] in {path} maps principal ARNs to user names "
+                          "(strings).")
+    environment["principal_users"] = {**mapping, **environment["principal_users"]}
     return Settings(home=home, config_file=path, user=check_user(chosen), **data,
-                    **_from_environment())
+                    **environment, user_is_default=not explicit)
 
 
 def _check_values(data: dict[str, Any], path: Path) -> None:
@@ -317,6 +330,7 @@ LAMBDA_NAMES = {
     "MEMORIES_TABLE": "memories_table",
     "MEMORY_BUCKET": "memory_bucket",
     "KMS_KEY_ID": "key_alias",
+    "KMS_KEY_ARN": "key_arn",
     "VECTOR_BUCKET": "vector_bucket",
     "VECTOR_INDEX": "vector_index",
     "VECTOR_SEARCH_ENDPOINT": "opensearch_endpoint",
@@ -325,7 +339,8 @@ LAMBDA_NAMES = {
 
 def lambda_settings() -> Settings:
     """The settings of a Lambda container: the AWS home, every resource named by the
-    compute stack's environment, the local queue and usage log in /tmp."""
+    compute stack's environment; memory jobs on SQS (MEMORY_QUEUE_URL), the local queue (a
+    failed send's fallback) and the usage log in /tmp."""
     env = os.environ
     home = Path(env.get("PAI_HOME") or "/tmp/pai")  # the local queue and usage log only
     timeout = _seconds("PAI_MODEL_TIMEOUT", 22.0, 1.0)  # inside API Gateway's 30 s, with room
@@ -358,6 +373,7 @@ def lambda_settings() -> Settings:
         # tokens would not make it anyway.
         max_tokens=max_tokens,
         model_timeout=timeout,
+        memory_queue_url=env.get("MEMORY_QUEUE_URL") or None,
     )
 
 

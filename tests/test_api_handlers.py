@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,19 @@ class Context:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:pai-agent-test"
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    timeout_s: float = 60.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.timeout_s - (time.monotonic() - self.started)) * 1000)
 
 
 def event(method: str, path: str, body: Any = None, principal: str | None = ALICE,
           query: str = "", headers: dict[str, str] | None = None,
-          raw_body: str | None = None) -> dict[str, Any]:
-    """The shape API Gateway sends for a payload format 2.0 Lambda proxy integration."""
+          raw_body: str | None = None, arrived: float | None = None) -> dict[str, Any]:
+    """The shape API Gateway sends for a payload format 2.0 Lambda proxy integration;
+    arrived: when API Gateway received it (epoch seconds, default now)."""
+    arrived = time.time() if arrived is None else arrived
     authorizer = None
     if principal is not None:
         authorizer = {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": "123456789012",
@@ -40,7 +48,8 @@ def event(method: str, path: str, body: Any = None, principal: str | None = ALIC
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                  "sourceIp": "203.0.113.7", "userAgent": "pai-test"},
         "requestId": "JKJaXmPLvHcESHA=", "routeKey": f"{method} {path}", "stage": "$default",
-        "time": "25/Nov/2026:22:00:00 +0000", "timeEpoch": 1795644000000}
+        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(arrived)),
+        "timeEpoch": int(arrived * 1000)}
     if authorizer:
         ctx["authorizer"] = authorizer
     return {
@@ -55,18 +64,25 @@ def event(method: str, path: str, body: Any = None, principal: str | None = ALIC
     }
 
 
+def lambda_environment(monkeypatch: pytest.MonkeyPatch, info: dict[str, str],
+                       function: str = "pai-agent-test") -> None:
+    """What the compute stack sets on a function (infra/compute.yaml), on moto's resources."""
+    names = {"CONVERSATIONS_TABLE": info["conversations"], "MEMORIES_TABLE": info["memories"],
+             "MEMORY_BUCKET": info["bucket"], "KMS_KEY_ID": "alias/pai-encryption-test",
+             "KMS_KEY_ARN": info["key_arn"], "MEMORY_QUEUE_URL": info["queue_url"],
+             "VECTOR_BUCKET": info["vector_bucket"], "VECTOR_INDEX": "memories",
+             "VECTOR_STORE": "s3vectors", "PAI_EMBEDDER": "local", "PAI_PROVIDER": "none",
+             "PAI_MEMORY_MODE": "verbatim", "AWS_ACCOUNT_ID": "123456789012",
+             "AWS_LAMBDA_FUNCTION_NAME": function}
+    for k, v in names.items():
+        monkeypatch.setenv(k, v)
+
+
 @pytest.fixture
 def handler(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Iterator[Any]:
     pai_home.mkdir(parents=True, exist_ok=True)
     with moto_aws_home(monkeypatch) as info:
-        names = {"CONVERSATIONS_TABLE": info["conversations"], "MEMORIES_TABLE": info["memories"],
-                 "MEMORY_BUCKET": info["bucket"], "KMS_KEY_ID": "alias/pai-encryption-test",
-                 "VECTOR_BUCKET": info["vector_bucket"], "VECTOR_INDEX": "memories",
-                 "VECTOR_STORE": "s3vectors", "PAI_EMBEDDER": "local", "PAI_PROVIDER": "none",
-                 "PAI_MEMORY_MODE": "verbatim",
-                 "AWS_ACCOUNT_ID": "123456789012"}
-        for k, v in names.items():
-            monkeypatch.setenv(k, v)
+        lambda_environment(monkeypatch, info)
         from pai_cli.api import lambda_handlers
 
         lambda_handlers.services.cache_clear()
@@ -124,8 +140,10 @@ def test_chat_turn_and_conversation_history(handler, monkeypatch) -> None:
     assert status == 200
     assert [m["content"] for m in hist["messages"]] == ["hi, I'm Alice", "Hello Alice.",
                                                        "and again", "Again."]
+    # Remembering is off the request: the jobs wait on SQS for the memory writer
+    # (tests/test_aws_memory_queue.py runs it).
     status, found = handler(event("POST", "/search", {"query": "Alice"}))
-    assert any(r["content"] == "hi, I'm Alice" for r in found["results"])
+    assert found["results"] == []
 
 
 @pytest.mark.parametrize(("ev", "status"), [
@@ -198,3 +216,52 @@ def test_chat_that_outruns_the_budget_is_a_504(handler, monkeypatch) -> None:
     body = json.loads(out["body"])
     assert out["statusCode"] == 504 and "30 s" in body["error"]
     assert body["reply"].startswith("one")  # what arrived before the cut is kept
+
+
+def test_the_budget_counts_from_api_gateways_receipt_cold_start_included() -> None:
+    """requestContext.timeEpoch is when API Gateway received the request; its 30 s run from
+    there, through any cold start, and a reserve is kept for storing the reply."""
+    from pai_cli.api.budget import API_GATEWAY_S, FINISH_RESERVE_S, chat_deadline
+
+    now = 1_800_000_000.0
+    warm = {"requestContext": {"timeEpoch": int(now * 1000), "domainName": "a.execute-api"}}
+    cold = {"requestContext": {"timeEpoch": int((now - 9.0) * 1000)}}  # 9 s of init first
+    ctx = Context(timeout_s=60.0)
+    assert chat_deadline(warm, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + API_GATEWAY_S - FINISH_RESERVE_S)
+    assert chat_deadline(cold, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + API_GATEWAY_S - 9.0 - FINISH_RESERVE_S)
+    # The function's own timeout caps it (a 20 s function has less than API Gateway allows).
+    short = Context(timeout_s=20.0)
+    assert chat_deadline(warm, short, wall=now, mono=100.0) == pytest.approx(
+        100.0 + 20.0 - FINISH_RESERVE_S, abs=0.05)
+    # Through the function URL there is no 30 s cut: only the function's timeout.
+    url = {"requestContext": {"timeEpoch": int((now - 9.0) * 1000),
+                              "domainName": "abc.lambda-url.us-east-1.on.aws"}}
+    assert chat_deadline(url, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + 60.0 - FINISH_RESERVE_S, abs=0.05)
+    # A Lambda clock a little behind API Gateway's never gives more than 30 s.
+    ahead = {"requestContext": {"timeEpoch": int((now + 2.0) * 1000)}}
+    assert chat_deadline(ahead, ctx, wall=now, mono=100.0) == pytest.approx(
+        100.0 + API_GATEWAY_S - FINISH_RESERVE_S)
+
+
+def test_a_request_that_waited_out_a_cold_start_ends_sooner(handler, monkeypatch) -> None:
+    """The same slow reply: 200 when API Gateway received the request just now, 504 with what
+    arrived stored when 26 s of its 30 went to a cold start (26 + 2.5 s reserve leaves 1.5 s)."""
+    from pai_cli.api import lambda_handlers
+
+    with openai_fake(Reply(["one ", "two ", "three"], delay=0.6),
+                     Reply(["one ", "two ", "three"], delay=0.6)) as (_, server):
+        monkeypatch.setenv("PAI_PROVIDER", "openai")
+        monkeypatch.setenv("PAI_BASE_URL", server.url)
+        monkeypatch.setenv("PAI_MODEL", "slow")
+        lambda_handlers.services.cache_clear()
+        status, fresh = handler(event("POST", "/chat", {"message": "count to three"}))
+        status_cold, cold = handler(event("POST", "/chat", {"message": "count to three"},
+                                          arrived=time.time() - 26.0))
+    assert status == 200 and fresh["reply"] == "one two three"
+    assert status_cold == 504 and "30 s" in cold["error"]
+    assert cold["reply"] and "three" not in cold["reply"]
+    status, hist = handler(event("GET", f"/memory/{cold['conversation_id']}"))
+    assert [m["role"] for m in hist["messages"]] == ["user", "assistant"]  # both stored

@@ -39,10 +39,14 @@ def missing(stub: Stubber, name: str) -> None:
                           expected_params={"StackName": name})
 
 
-def stack(stub: Stubber, name: str, status: str, outputs: list | None = None) -> None:
+def stack(stub: Stubber, name: str, status: str, outputs: list | None = None,
+          parameters: dict[str, str] | None = None) -> None:
     body: dict[str, Any] = {"StackName": name, "StackStatus": status, "CreationTime": T}
     if outputs:
         body["Outputs"] = outputs
+    if parameters:
+        body["Parameters"] = [{"ParameterKey": k, "ParameterValue": v}
+                              for k, v in parameters.items()]
     stub.add_response("describe_stacks", {"Stacks": [body]}, {"StackName": name})
 
 
@@ -67,6 +71,7 @@ def test_create_change_set_execute_and_stream_events() -> None:
     missing(stub, name)
     stub.add_response("create_change_set", {"Id": "cs-1", "StackId": "st-1"}, {
         "StackName": name, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "TemplateBody": ANY,
+        "ImportExistingResources": True,
         "Capabilities": ["CAPABILITY_NAMED_IAM"], "Tags": ANY,
         "Parameters": [{"ParameterKey": "Env", "ParameterValue": "test"}]})
     stub.add_response("describe_change_set", {"Status": "CREATE_PENDING"},
@@ -146,6 +151,7 @@ def test_a_refused_change_set_is_a_one_line_error() -> None:
     missing(stub, name)
     stub.add_response("create_change_set", {"Id": "cs-4"}, {
         "StackName": name, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "TemplateBody": ANY,
+        "ImportExistingResources": True,
         "Capabilities": ANY, "Tags": ANY, "Parameters": ANY})
     stub.add_response("describe_change_set", {
         "Status": "FAILED", "StatusReason": "No export named pai-test-KeyArn found."},
@@ -221,6 +227,7 @@ def test_a_rolled_back_first_create_is_deleted_before_trying_again() -> None:
     missing(stub, name)
     stub.add_response("create_change_set", {"Id": "cs-5"}, {
         "StackName": name, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "TemplateBody": ANY,
+        "ImportExistingResources": True,
         "Capabilities": ANY, "Tags": ANY, "Parameters": ANY})
     stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": []},
                       {"StackName": name, "ChangeSetName": ANY})
@@ -254,6 +261,7 @@ def plan_new(stub: Stubber, name: str, values: dict[str, str]) -> None:
     missing(stub, name)
     stub.add_response("create_change_set", {"Id": f"cs-{name}"}, {
         "StackName": name, "ChangeSetName": ANY, "ChangeSetType": "CREATE", "TemplateBody": ANY,
+        "ImportExistingResources": True,
         "Capabilities": ["CAPABILITY_NAMED_IAM"], "Tags": ANY, "Parameters": params(values)})
     stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": [
         {"Type": "Resource", "ResourceChange": {
@@ -337,32 +345,44 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
     calls.built = 0
     chat = {"ChatModelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",  # the region's profile
             "ChatFoundationModelId": "anthropic.claude-haiku-4-5-20251001-v1:0"}
+    endpoint = "https://abc.us-east-1.aoss.amazonaws.com"
     declared = {
         "security": {"Env": ENV, "DeployerArn": CALLER, **chat,
-                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0"},
-        "storage": {"Env": ENV},
-        "ai": {"Env": ENV, "DeployerArn": CALLER, "VectorStore": "opensearch", "Dimension": "1024"},
+                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": ""},
+        "storage": {"Env": ENV, "AlarmTopicArn": ""},
+        "ai": {"Env": ENV, "DeployerArn": CALLER, "VectorStore": "opensearch", "Dimension": "1024",
+               "KeepVectorStore": ""},
+        # The vector names come from the ai stack's outputs, as parameters (not imports).
         "compute": {"Env": ENV, "VectorStore": "opensearch", "ChatModelId": chat["ChatModelId"],
                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "jwt",
-                    "JwtIssuer": "https://id.example", "JwtAudience": "pai", "CodeKey": key},
+                    "JwtIssuer": "https://id.example", "JwtAudience": "pai", "CodeKey": key,
+                    "VectorBucketName": "", "VectorIndexName": "pai-memories",
+                    "VectorSearchEndpoint": endpoint, "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}'},
     }
     stub = Stubber(moto_aws.client("cloudformation"))
     for i, s in enumerate(STACKS):
         if s == "compute":
-            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS}, "storage": {}, "ai": {}})
+            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS}, "storage": {},
+                             "ai": {"VectorIndexName": "pai-memories",
+                                    "CollectionEndpoint": endpoint}})
         plan_new(stub, stack_name(s, ENV), declared[s])
         run_change_set(stub, stack_name(s, ENV), i)
     final = {"security": {"ArtifactBucketName": ARTIFACTS, "KeyArn": "arn:k"},
-             "storage": {"MemoriesTableName": "pai-memories-test"}, "ai": {},
+             "storage": {"MemoriesTableName": "pai-memories-test"},
+             "ai": {"VectorIndexName": "pai-memories", "CollectionEndpoint": endpoint},
              "compute": {"ApiUrl": "https://api.example"}}
     described(stub, final)
     options = flow.DeployOptions(ENV, vector_store="opensearch", auth="jwt",
-                                 jwt_issuer="https://id.example", jwt_audience="pai")
+                                 jwt_issuer="https://id.example", jwt_audience="pai",
+                                 principal_users={"arn:aws:iam::1:user/a": "a"})
+    asked_model: list[str] = []
     with stub:
         done = flow.deploy(options, moto_aws, **callbacks(calls), package=build,
-                           deployer=Deployer(moto_aws, ENV, sleep=lambda s: None))
+                           deployer=Deployer(moto_aws, ENV, sleep=lambda s: None),
+                           check_model=lambda aws, m: asked_model.append(m))
         stub.assert_no_pending_responses()
-    assert done.changed and not done.aborted and not done.dry_run
+    assert asked_model == [chat["ChatModelId"]]  # the deployer made the first model call
+    assert done.changed and not done.aborted and not done.dry_run and not done.model_problem
     assert done.changed_stacks == [stack_name(s, ENV) for s in STACKS]
     assert (done.account, done.caller_arn, done.region) == (ACCOUNT, CALLER, REGION)
     assert done.outputs == {k: v for o in final.values() for k, v in o.items()}
@@ -387,12 +407,14 @@ def test_a_deploy_with_nothing_to_change_changes_nothing_and_uploads_nothing(
     stub = Stubber(moto_aws.client("cloudformation"))
     for s in STACKS:
         if s == "compute":
-            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS}})
+            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS},
+                             "ai": {"VectorBucketName": "pai-vectors-1-test"}})
         plan_unchanged(stub, stack_name(s, ENV))
     described(stub, {"storage": {"MemoriesTableName": "pai-memories-test"}})
     with stub:
         done = flow.deploy(flow.DeployOptions(ENV), moto_aws, **callbacks(calls), package=build,
-                           deployer=Deployer(moto_aws, ENV, sleep=lambda s: None))
+                           deployer=Deployer(moto_aws, ENV, sleep=lambda s: None),
+                           check_model=lambda aws, m: None)
         stub.assert_no_pending_responses()
     assert not done.changed and done.unchanged_stacks == [stack_name(s, ENV) for s in STACKS]
     assert calls.questions == [] and calls.events == []
@@ -413,7 +435,8 @@ def test_a_change_set_nobody_said_yes_to_is_thrown_away(moto_aws: Aws, tmp_path:
     plan_new(stub, name, {"Env": ENV, "DeployerArn": CALLER,
                           "ChatModelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
                           "ChatFoundationModelId": "anthropic.claude-haiku-4-5-20251001-v1:0",
-                          "EmbeddingModelId": "amazon.titan-embed-text-v2:0"})
+                          "EmbeddingModelId": "amazon.titan-embed-text-v2:0",
+                          "ExistingKeyArn": ""})
     discarded(stub, name)
     hooks = callbacks(calls, answer=False)
     if answer == "no terminal":
@@ -424,12 +447,14 @@ def test_a_change_set_nobody_said_yes_to_is_thrown_away(moto_aws: Aws, tmp_path:
     with stub:
         if answer == "no":
             done = flow.deploy(flow.DeployOptions(ENV), moto_aws, **hooks,
-                               package=packager(tmp_path, calls), deployer=deployer)
+                               package=packager(tmp_path, calls), deployer=deployer,
+                               check_model=lambda aws, m: None)
             assert done.aborted and not done.changed and done.outputs == {}
         else:
             with pytest.raises(InputError):
                 flow.deploy(flow.DeployOptions(ENV), moto_aws, **hooks,
-                            package=packager(tmp_path, calls), deployer=deployer)
+                            package=packager(tmp_path, calls), deployer=deployer,
+                            check_model=lambda aws, m: None)
         stub.assert_no_pending_responses()  # deleted, and nothing executed
     assert calls.built == 0 and calls.events == []
 
@@ -438,7 +463,7 @@ def test_a_dry_run_shows_the_first_new_stack_and_stops(moto_aws: Aws, tmp_path: 
     calls = Calls()
     stub = Stubber(moto_aws.client("cloudformation"))
     plan_unchanged(stub, stack_name("security", ENV))
-    plan_new(stub, stack_name("storage", ENV), {"Env": ENV})
+    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": ""})
     discarded(stub, stack_name("storage", ENV))
     with stub:
         done = flow.deploy(flow.DeployOptions(ENV, dry_run=True), moto_aws, **callbacks(calls),
@@ -568,3 +593,34 @@ def test_one_stack_list() -> None:
     assert stacks.STACKS is names.STACKS and names.HOME_STACKS == names.STACKS[:3]
     infra = Path(__file__).resolve().parent.parent / "infra"
     assert sorted(p.stem for p in infra.glob("*.yaml")) == sorted(names.STACKS)
+
+
+def test_estimate_prices_what_the_deployment_bills() -> None:
+    """The corrections the issue names: the us. profile costs 10% over global, prod's standby
+    replicas double the OCU floor, PITR and key rotation are billed, and S3 Vectors PUTs are
+    charged for the vectors written that month, not for every stored one. Every price names
+    its source."""
+    from pai_cli.deploy.estimate import PRICES, Usage, chat_cost, estimate
+
+    haiku = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert chat_cost(f"us.{haiku}", 1_000_000, 0) == pytest.approx(1.10)
+    assert chat_cost(f"global.{haiku}", 1_000_000, 0) == pytest.approx(1.00)
+    assert chat_cost(f"eu.{haiku}", 0, 1_000_000) == pytest.approx(5.50)
+
+    def line(name: str, **kw: Any) -> float:
+        return {x.item: x for x in estimate(**kw)}[name].monthly_usd
+
+    dev = line("OpenSearch Serverless", vector_store="opensearch")
+    prod = line("OpenSearch Serverless", vector_store="opensearch", prod=True)
+    assert dev == pytest.approx(0.24 * 730 + 20000 * 4.2e-6 * 0.024)
+    assert prod - dev == pytest.approx(0.24 * 730)  # a second OCU: the standby replicas
+    assert line("DynamoDB point-in-time recovery") > 0
+    assert [line("KMS key", usage=Usage(key_age_years=n)) for n in (0, 1, 2, 5)] == [1, 2, 3, 3]
+    few, many = Usage(memories=1_000), Usage(memories=1_000_000)
+    storage_only = (many.memories - few.memories) * 4.2e-6 * 0.06
+    assert line("S3 Vectors", usage=many) - line("S3 Vectors", usage=few) == pytest.approx(
+        storage_only)  # more stored vectors cost storage, not PUTs
+    assert all(p.source for p in PRICES.values())
+    doc = json.loads(pai("deploy", "--env", "prod", "--estimate", "--vector-store",
+                         "opensearch", "--json").out)
+    assert doc["fixed_floor_usd"] > 350 and "standby" in " ".join(x["note"] for x in doc["lines"])

@@ -102,8 +102,8 @@ def test_lambda_role_and_inline_policies(aws: Aws) -> None:
     trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     names = set(iam.list_role_policies(RoleName=role)["PolicyNames"])
-    assert names == {"pai-dynamodb", "pai-s3-memories", "pai-s3vectors", "pai-bedrock",
-                     "pai-logs", "pai-kms"}
+    assert names == {"pai-dynamodb", "pai-s3-memories", "pai-s3vectors", "pai-sqs",
+                     "pai-bedrock", "pai-logs", "pai-kms"}
 
     def statements(policy: str) -> dict[str, dict[str, Any]]:
         doc = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
@@ -119,7 +119,7 @@ def test_lambda_role_and_inline_policies(aws: Aws) -> None:
     assert set(bedrock["ChatModel"]["Resource"]) == {
         f"arn:aws:bedrock:{REGION}:{account}:inference-profile/"
         "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-        # derived from the profile id: its geo prefix dropped
+        # the default profile's foundation model, in every region the profile routes to
         "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"}
     assert bedrock["EmbeddingModel"]["Resource"] == [
         f"arn:aws:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0"]
@@ -155,7 +155,8 @@ def test_names_come_from_the_stacks_outputs(aws: Aws) -> None:
     assert found == {"conversations_table": "pai-conversations-test",
                      "memories_table": "pai-memories-test",
                      "memory_bucket": f"pai-long-term-memory-{account}-test",
-                     "key_alias": "alias/pai-encryption-test"}
+                     "key_alias": "alias/pai-encryption-test",
+                     "key_arn": exports(aws)["pai-test-KeyArn"]}
     names = resolve_names(Aws(REGION), ENV, {})
     assert names.memories_table == "pai-memories-test"
     assert names.vector_bucket == f"pai-vectors-{account}-test"  # no ai stack: the reference name

@@ -94,20 +94,42 @@ def test_contract_outputs() -> None:
             "ArtifactBucketName"} <= set(load("security")["Outputs"])
     assert {"ConversationsTableName", "MemoriesTableName",
             "MemoryBucketName"} <= set(load("storage")["Outputs"])
+    assert {"MemoryQueueUrl", "MemoryQueueArn", "DeadLetterQueueUrl"} <= set(
+        load("storage")["Outputs"])
     ai = load("ai")["Outputs"]
     assert {"VectorBucketName", "VectorIndexName", "CollectionName", "CollectionEndpoint"} <= set(ai)
     assert ai["CollectionName"]["Condition"] == ai["CollectionEndpoint"]["Condition"] == "UseOpenSearch"
     # The S3 Vectors index is "memories"; the OpenSearch adapter's index is pai-memories.
-    assert ai["VectorIndexName"]["Value"] == {"Fn::If": ["UseOpenSearch", OPENSEARCH_INDEX,
+    assert ai["VectorIndexName"]["Value"] == {"Fn::If": ["CurrentIsOpenSearch", OPENSEARCH_INDEX,
                                                          "memories"]}
     assert {"ApiUrl", "AgentFunctionUrl", "AgentFunctionName", "MemoryFunctionName",
-            "SearchFunctionName"} <= set(load("compute")["Outputs"])
-    assert set(load("security")["Parameters"]) >= {"Env", "DeployerArn", "ChatModelId",
-                                                   "EmbeddingModelId"}
-    assert set(load("ai")["Parameters"]) == {"Env", "VectorStore", "DeployerArn", "Dimension"}
+            "SearchFunctionName", "MemoryWriterFunctionName",
+            "ApiCallerPolicyArn"} <= set(load("compute")["Outputs"])
+    assert set(load("security")["Parameters"]) == {"Env", "DeployerArn", "ChatModelId",
+                                                   "ChatFoundationModelId", "EmbeddingModelId",
+                                                   "ExistingKeyArn"}
+    assert set(load("storage")["Parameters"]) == {"Env", "AlarmTopicArn"}
+    assert set(load("ai")["Parameters"]) == {"Env", "VectorStore", "KeepVectorStore",
+                                             "DeployerArn", "Dimension"}
     assert set(load("compute")["Parameters"]) == {
-        "Env", "CodeKey", "VectorStore", "AuthMode", "JwtIssuer", "JwtAudience", "ChatModelId",
-        "EmbeddingModelId", "LogRetentionDays"}
+        "Env", "CodeKey", "VectorStore", "VectorBucketName", "VectorIndexName",
+        "VectorSearchEndpoint", "PrincipalUsers", "AuthMode", "JwtIssuer", "JwtAudience",
+        "ChatModelId", "EmbeddingModelId", "LogRetentionDays"}
+
+
+def test_nothing_imports_the_ai_stack_so_the_vector_store_can_be_switched() -> None:
+    """A stack cannot change an export another stack imports: the ai stack exports nothing,
+    and the compute stack takes the vector names as parameters."""
+    assert not [k for k, o in load("ai")["Outputs"].items() if "Export" in o]
+    for node in walk(load("compute")):
+        if isinstance(node, dict) and "Fn::ImportValue" in node:
+            assert "Vector" not in import_of(node) and "Collection" not in import_of(node)
+    tpl = load("ai")
+    assert tpl["Parameters"]["KeepVectorStore"]["AllowedValues"] == ["", "s3vectors", "opensearch"]
+    # During a switch both stores exist; the outputs name the current one's index.
+    for store, cond in (("s3vectors", "UseS3Vectors"), ("opensearch", "UseOpenSearch")):
+        assert {"Fn::Equals": [{"Ref": "KeepVectorStore"}, store]} in tpl["Conditions"][cond]["Fn::Or"]
+        assert {"Fn::Equals": [{"Ref": "VectorStore"}, store]} in tpl["Conditions"][cond]["Fn::Or"]
 
 
 # ------------------------------------------------------------------------ storage
@@ -143,13 +165,16 @@ def test_tables_ttl_pitr_kms_and_retained(table: str) -> None:
     sse = props["SSESpecification"]
     assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
     assert import_of(sse["KMSMasterKeyId"]) == "pai-${Env}-KeyArn"
-    assert res["DeletionPolicy"] == res["UpdateReplacePolicy"] == "Retain"
+    # Kept on destroy, deleted when the create that made it rolls back (so a retry works).
+    assert res["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert res["UpdateReplacePolicy"] == "Retain"
 
 
 def test_memory_bucket() -> None:
     res = load("storage")["Resources"]["MemoryBucket"]
     props = res["Properties"]
-    assert res["DeletionPolicy"] == res["UpdateReplacePolicy"] == "Retain"
+    assert res["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert res["UpdateReplacePolicy"] == "Retain"
     assert sub(props["BucketName"]) == "pai-long-term-memory-${AWS::AccountId}-${Env}"
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -170,8 +195,11 @@ def _deny_statements(stack: str, policy: str) -> list[dict[str, Any]]:
     return [s for s in doc["Statement"] if s["Effect"] == "Deny"]
 
 
-def test_memory_bucket_policy_denies_plain_http_and_unencrypted_puts() -> None:
-    pol = load("storage")["Resources"]["MemoryBucketPolicy"]["Properties"]
+def test_memory_bucket_policy_denies_plain_http_unencrypted_puts_and_other_keys() -> None:
+    res = load("storage")["Resources"]["MemoryBucketPolicy"]
+    pol = res["Properties"]
+    # A plain destroy keeps the bucket: its TLS-only and encryption rules stay with it.
+    assert res["DeletionPolicy"] == "RetainExceptOnCreate"
     assert pol["Bucket"] == {"Ref": "MemoryBucket"}
     denies = _deny_statements("storage", "MemoryBucketPolicy")
     tls = [s for s in denies if s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
@@ -179,6 +207,9 @@ def test_memory_bucket_policy_denies_plain_http_and_unencrypted_puts() -> None:
     unencrypted = [s for s in denies if s["Action"] == "s3:PutObject"]
     assert unencrypted[0]["Condition"] == {
         "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+    (other_keys,) = [s for s in denies if s.get("Sid") == "DenyOtherKeys"]
+    cond = other_keys["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption-aws-kms-key-id"]
+    assert other_keys["Action"] == "s3:PutObject" and import_of(cond) == "pai-${Env}-KeyArn"
 
 
 def test_artifact_bucket() -> None:
@@ -198,22 +229,49 @@ def test_key_rotation_alias_and_retain() -> None:
     tpl = load("security")
     key = tpl["Resources"]["EncryptionKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert key["UpdateReplacePolicy"] == "Retain"
+    # A key a plain destroy kept is used again rather than a new one made.
+    assert key["Condition"] == "NewKey"
+    assert tpl["Conditions"]["NewKey"] == {"Fn::Equals": [{"Ref": "ExistingKeyArn"}, ""]}
+    assert tpl["Outputs"]["KeyArn"]["Value"] == {"Fn::If": [
+        "NewKey", {"Fn::GetAtt": ["EncryptionKey", "Arn"]}, {"Ref": "ExistingKeyArn"}]}
     alias = one("security", "AWS::KMS::Alias")["Properties"]
     assert sub(alias["AliasName"]) == "alias/pai-encryption-${Env}"
     assert tpl["Outputs"]["KeyAlias"]["Value"] == {"Ref": "EncryptionKeyAlias"}
 
 
-def test_key_policy_root_deployer_and_lambda_role() -> None:
-    statements = load("security")["Resources"]["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]
-    root = [s for s in statements if s["Principal"]["AWS"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}]
-    assert root and root[0]["Action"] == "kms:*"
-    users = [s for s in statements if isinstance(s["Principal"]["AWS"], list)]
-    assert {"Ref": "DeployerArn"} in users[0]["Principal"]["AWS"]
-    assert {"Fn::GetAtt": ["LambdaExecutionRole", "Arn"]} in users[0]["Principal"]["AWS"]
-    assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"} <= set(users[0]["Action"])
-    assert "Condition" not in users[0]  # any encryption context
+ENVELOPE_CONDITION = {
+    "Null": {"kms:EncryptionContext:pai:user": "false", "kms:EncryptionContext:pai:purpose": "false"},
+    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["pai:user", "pai:purpose"]},
+    "StringEquals": {"kms:EncryptionContext:pai:purpose": ["content", "index"]},
+}
+
+
+def test_key_policy_scopes_key_use_to_pais_contexts_and_services() -> None:
+    statements = {s["Sid"]: s for s in load("security")["Resources"]["EncryptionKey"][
+        "Properties"]["KeyPolicy"]["Statement"]}
+    root = statements["AccountRootAdministers"]
+    assert root["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    assert root["Action"] == "kms:*"
+    users = [s for s in statements.values() if isinstance(s["Principal"]["AWS"], list)]
+    for s in users:
+        assert s["Principal"]["AWS"] == [{"Ref": "DeployerArn"},
+                                         {"Fn::GetAtt": ["LambdaExecutionRole", "Arn"]}]
+        assert "kms:Encrypt" not in as_list(s["Action"])  # pai never encrypts with the key itself
+    envelope = statements["EnvelopeDataKeys"]
+    assert set(envelope["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert envelope["Condition"] == ENVELOPE_CONDITION
+    s3 = statements["MemoryBucketThroughS3"]
+    assert sub(s3["Condition"]["StringEquals"]["kms:ViaService"]) == "s3.${AWS::Region}.amazonaws.com"
+    assert [sub(a) for a in s3["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]] == [
+        "arn:${AWS::Partition}:s3:::pai-long-term-memory-${AWS::AccountId}-${Env}",
+        "arn:${AWS::Partition}:s3:::pai-long-term-memory-${AWS::AccountId}-${Env}/*"]
+    ddb = statements["TablesThroughDynamoDB"]
+    assert sub(ddb["Condition"]["StringEquals"]["kms:ViaService"]) == (
+        "dynamodb.${AWS::Region}.amazonaws.com")
+    assert statements["DescribeTheKey"]["Action"] == "kms:DescribeKey"
+    assert all("Condition" in s for s in users if s["Sid"] != "DescribeTheKey")
 
 
 def _policy_documents(stack: str) -> list[tuple[str, dict[str, Any]]]:
@@ -272,21 +330,37 @@ def test_lambda_role_scoped_to_the_pai_resources() -> None:
     assert sub(st["FunctionLogs"]["Resource"]) == (
         "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
         "log-group:/aws/lambda/pai-*-${Env}:*")
+    assert set(st["MemoryJobs"]["Action"]) == {
+        "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+    assert sub(st["MemoryJobs"]["Resource"]) == (
+        "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:pai-memory-jobs-${Env}")
     kms = load("security")["Resources"]["LambdaKmsPolicy"]["Properties"]
     assert kms["Roles"] == [{"Ref": "LambdaExecutionRole"}]
-    (statement,) = kms["PolicyDocument"]["Statement"]
-    assert statement["Resource"] == {"Fn::GetAtt": ["EncryptionKey", "Arn"]}
-    assert set(statement["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt"}
+    statements = {s["Sid"]: s for s in kms["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"EnvelopeEncryption", "MemoryBucketThroughS3",
+                               "TablesThroughDynamoDB"}
+    for s in statements.values():
+        assert s["Resource"] == {"Fn::If": ["NewKey", {"Fn::GetAtt": ["EncryptionKey", "Arn"]},
+                                            {"Ref": "ExistingKeyArn"}]}
+        assert "kms:Encrypt" not in s["Action"] and s["Condition"]
+    assert statements["EnvelopeEncryption"]["Condition"] == ENVELOPE_CONDITION
 
 
 def test_bedrock_allows_inference_profile_and_foundation_models() -> None:
     st = _role_statements()
-    chat = [sub(r) for r in st["ChatModel"]["Resource"]]
+    cond, on_demand, profile = st["ChatModel"]["Resource"]["Fn::If"]
+    assert cond == "OnDemandChatModel"
     assert set(st["ChatModel"]["Action"]) == {"bedrock:InvokeModel",
                                              "bedrock:InvokeModelWithResponseStream"}
-    assert ("arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
-            "inference-profile/${ChatModelId}") in chat
-    assert "arn:${AWS::Partition}:bedrock:*::foundation-model/${FoundationModel}" in chat
+    assert [sub(r) for r in profile] == [
+        "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
+        "inference-profile/${ChatModelId}",
+        "arn:${AWS::Partition}:bedrock:*::foundation-model/${ChatFoundationModelId}"]
+    # A model called by its own id: that model, here; never a name cut out of the id.
+    assert [sub(r) for r in on_demand] == [
+        "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ChatModelId}"]
+    assert "Fn::Split" not in json.dumps(load("security"))
     assert [sub(r) for r in st["EmbeddingModel"]["Resource"]] == [
         "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModelId}"]
     params = load("security")["Parameters"]
@@ -371,7 +445,8 @@ def test_opensearch_collection_and_its_iam_policy() -> None:
 # ------------------------------------------------------------------------ compute
 
 FUNCTIONS = {"AgentFunction": ("agent", 512, 60), "MemoryFunction": ("memory", 256, 30),
-             "SearchFunction": ("search", 512, 30)}
+             "SearchFunction": ("search", 512, 30),
+             "MemoryWriterFunction": ("memory_writer", 512, 120)}
 
 
 @pytest.mark.parametrize("logical", FUNCTIONS)
@@ -379,7 +454,7 @@ def test_functions(logical: str) -> None:
     short, memory, timeout = FUNCTIONS[logical]
     res = load("compute")["Resources"]
     props = res[logical]["Properties"]
-    assert sub(props["FunctionName"]) == f"pai-{short}-${{Env}}"
+    assert sub(props["FunctionName"]) == f"pai-{short.replace('_', '-')}-${{Env}}"
     assert (props["MemorySize"], props["Timeout"]) == (memory, timeout)
     assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]
     assert props["Handler"] == f"pai_cli.api.lambda_handlers.{short}_handler"
@@ -394,15 +469,20 @@ def test_functions(logical: str) -> None:
     assert import_of(env["MEMORIES_TABLE"]) == "pai-${Env}-MemoriesTableName"
     assert import_of(env["MEMORY_BUCKET"]) == "pai-${Env}-MemoryBucketName"
     assert import_of(env["KMS_KEY_ID"]) == "pai-${Env}-KeyAlias"
-    assert import_of(env["VECTOR_INDEX"]) == "pai-${Env}-VectorIndexName"
-    cond, when, otherwise = env["VECTOR_SEARCH_ENDPOINT"]["Fn::If"]
-    assert (cond, import_of(when), otherwise) == ("UseOpenSearch", "pai-${Env}-CollectionEndpoint", "")
-    cond, when, otherwise = env["VECTOR_BUCKET"]["Fn::If"]
-    assert (cond, import_of(when), otherwise) == ("UseS3Vectors", "pai-${Env}-VectorBucketName", "")
+    assert import_of(env["KMS_KEY_ARN"]) == "pai-${Env}-KeyArn"
+    assert env["VECTOR_INDEX"] == {"Ref": "VectorIndexName"}
+    assert env["VECTOR_SEARCH_ENDPOINT"] == {"Ref": "VectorSearchEndpoint"}
+    assert env["VECTOR_BUCKET"] == {"Ref": "VectorBucketName"}
     assert env["AI_MODEL_ID"] == {"Ref": "ChatModelId"}
     assert env["EMBEDDING_MODEL_ID"] == {"Ref": "EmbeddingModelId"}
+    # Only the agent sends memory jobs; the writer receives them through its subscription.
+    assert ("MEMORY_QUEUE_URL" in env) == (short == "agent")
+    if short == "agent":
+        assert import_of(env["MEMORY_QUEUE_URL"]) == "pai-${Env}-MemoryQueueUrl"
+    if short != "memory_writer":
+        assert env["PAI_PRINCIPAL_USERS"] == {"Ref": "PrincipalUsers"}
     log_group = res[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
-    assert sub(log_group["LogGroupName"]) == f"/aws/lambda/pai-{short}-${{Env}}"
+    assert sub(log_group["LogGroupName"]) == f"/aws/lambda/pai-{short.replace('_', '-')}-${{Env}}"
     assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
@@ -465,10 +545,47 @@ def test_api_may_invoke_each_function_and_only_from_this_api() -> None:
             "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/")
 
 
-def test_agent_function_url_streams_with_iam_auth() -> None:
+def test_agent_function_url_is_buffered_with_iam_auth_and_a_caller_policy() -> None:
     url = one("compute", "AWS::Lambda::Url")["Properties"]
     assert url["TargetFunctionArn"] == {"Fn::GetAtt": ["AgentFunction", "Arn"]}
-    assert url["AuthType"] == "AWS_IAM" and url["InvokeMode"] == "RESPONSE_STREAM"
+    # Lambda's Python managed runtime cannot stream a response: BUFFERED says so.
+    assert url["AuthType"] == "AWS_IAM" and url["InvokeMode"] == "BUFFERED"
+    caller = one("compute", "AWS::IAM::ManagedPolicy")["Properties"]
+    statements = {s["Sid"]: s for s in caller["PolicyDocument"]["Statement"]}
+    assert statements["HttpApi"]["Action"] == "execute-api:Invoke"
+    # New function URLs need both actions (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
+    assert statements["FunctionUrl"]["Action"] == "lambda:InvokeFunctionUrl"
+    assert statements["FunctionUrl"]["Condition"] == {
+        "StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}
+    assert statements["FunctionUrlInvoke"]["Action"] == "lambda:InvokeFunction"
+    assert statements["FunctionUrlInvoke"]["Condition"] == {
+        "Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+    for s in statements.values():
+        if s["Sid"] != "HttpApi":
+            assert s["Resource"] == {"Fn::GetAtt": ["AgentFunction", "Arn"]}
+
+
+def test_memory_queue_dead_letters_and_alarm() -> None:
+    res = load("storage")["Resources"]
+    queue, dlq = res["MemoryJobsQueue"]["Properties"], res["MemoryJobsDeadLetterQueue"]["Properties"]
+    assert sub(queue["QueueName"]) == "pai-memory-jobs-${Env}"
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {
+        "Fn::GetAtt": ["MemoryJobsDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5}
+    # A dead letter keeps its first enqueue time: the DLQ must keep messages longer.
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    assert queue["SqsManagedSseEnabled"] is dlq["SqsManagedSseEnabled"] is True
+    writer = load("compute")["Resources"]["MemoryWriterFunction"]["Properties"]
+    # Lambda's SQS guidance: a visibility timeout of at least six times the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * writer["Timeout"]
+    alarm = res["MemoryJobsDeadLetterAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {
+        "Fn::GetAtt": ["MemoryJobsDeadLetterQueue", "QueueName"]}}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    mapping = one("compute", "AWS::Lambda::EventSourceMapping")["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "MemoryWriterFunction"}
+    assert import_of(mapping["EventSourceArn"]) == "pai-${Env}-MemoryQueueArn"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 # ------------------------------------------------------------------------ cfn-lint

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
@@ -20,6 +19,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from pai_cli.api.budget import API_GATEWAY_S, FINISH_RESERVE_S, chat_deadline
 from pai_cli.api.identity import Unauthenticated, principal, user_for
 from pai_cli.api.schema import (
     CATEGORY,
@@ -48,8 +48,6 @@ from pai_cli.errors import (
 )
 
 MAX_BODY = 256 * 1024
-CHAT_BUDGET_S = 28.0
-"""API Gateway cuts an HTTP API integration at 30 s, with no increase."""
 
 
 MemoryIdPath = Annotated[str, Path(max_length=128, pattern=MEMORY_ID)]
@@ -93,8 +91,13 @@ class _Resolver(APIGatewayHttpResolver):
         return super().resolve(event, context)
 
 
-def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> APIGatewayHttpResolver:
-    """services() returns the process's Wiring (built once per Lambda container)."""
+def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
+              reserve_s: float = FINISH_RESERVE_S) -> APIGatewayHttpResolver:
+    """services() returns the process's Wiring (built once per Lambda container). A /chat
+    turn ends its reply by budget_s after API Gateway received the request, less reserve_s
+    for storing it (api/budget.py); its memory job goes on the durable queue and is written
+    off the request (SQS and the memory writer on Lambda, after the response in `pai
+    serve`)."""
     app = _Resolver(enable_validation=True)
 
     def user() -> str:
@@ -105,8 +108,9 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
               responses=responses(TurnOut, 404, 415, 504,
                                   errors={502: TurnError, 504: TurnError}))
     def chat(body: ChatRequest) -> Response[dict]:
+        deadline = chat_deadline(app.current_event.raw_event, app.lambda_context, budget_s,
+                                 reserve_s)
         w = services()
-        started = time.monotonic()
         uid = user()
         app_logger().append_keys(user_id=uid, conversation_id=body.conversation_id)
         chat_service = w.chat
@@ -114,15 +118,10 @@ def build_app(services: Callable[[], Any], budget_s: float = CHAT_BUDGET_S) -> A
         conversation = (_exact(lambda: chat_service.resolve_conversation(uid, wanted), wanted,
                                "conversation") if wanted else None)
         result = chat_service.turn(uid, body.message, conversation, TurnHooks(
-            deadline=started + budget_s,
+            deadline=deadline,
             deadline_message="The reply did not finish within the API's 30 s limit: what "
                              "arrived is stored; ask for a shorter answer or use the "
-                             "streaming function URL."))
-        try:
-            # Only a few jobs: the turn must still fit API Gateway's 30 s.
-            chat_service.remember_pending(uid, limit=3)
-        except Exception:  # noqa: BLE001 - the reply is stored and shown; the job stays queued
-            app_logger().exception("writing the long-term memory failed; it stays queued")
+                             "function URL (no 30 s limit)."))
         if isinstance(result.failure, DeadlineExceeded):
             return _json(504, {"error": result.error, **result.to_dict()})
         if result.failure is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -83,6 +84,15 @@ def make_server(wiring: Any, host: str = "127.0.0.1", port: int = 8765) -> HTTPS
             self.end_headers()
             if self.command != "HEAD":  # HEAD: the headers GET would send, no body
                 self.wfile.write(data)
+            self.wfile.flush()
+            if self.command == "POST" and self.path.split("?")[0] == "/chat":
+                # The reply is out: now its memory job (off the request, as on Lambda, where
+                # the memory writer does it). A failure leaves the job queued for next time.
+                try:
+                    wiring.chat.remember_pending(user_id)
+                except Exception as e:  # noqa: BLE001 - the job stays in the durable queue
+                    sys.stderr.write(f"pai serve: writing long-term memory failed, the job "
+                                     f"stays queued: {getattr(e, 'message', e)}\n")
 
         # Every method goes to the resolver, which answers one a path does not declare with
         # 405 and an Allow header (http.server alone would send a 501 HTML page).

@@ -59,6 +59,16 @@ def deploy(
         str, typer.Option("--deployer-arn", help="IAM role or user to name in the key and "
                           "collection policies (default: the caller, from STS and IAM).")
     ] = "",
+    principal_user: Annotated[
+        list[str] | None, typer.Option("--principal-user", help="ARN=NAME: file the memories "
+                                       "of this IAM principal (or jwt:ISSUER:SUBJECT) under "
+                                       "NAME in the HTTP API (repeat it; once given, the list "
+                                       "replaces the deployed one).")
+    ] = None,
+    alarm_topic: Annotated[
+        str | None, typer.Option("--alarm-topic", help="SNS topic ARN the dead-letter alarm "
+                                 "of the memory queue notifies.")
+    ] = None,
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would change.")] = False,
     estimate: Annotated[
@@ -74,7 +84,7 @@ def deploy(
     """
     from pai_cli.deploy import flow
     from pai_cli.deploy.stacks import check_env
-    from pai_cli.wiring import deploy_session
+    from pai_cli.wiring import deploy_session, reindex_everyone
 
     out = Out.choose(as_json, output)
     if vector_store not in ("s3vectors", "opensearch"):
@@ -86,28 +96,47 @@ def deploy(
                                  param_hint="--auth")
     check_env(env)
     if estimate:
-        _print_estimate(out, vector_store)
+        _print_estimate(out, vector_store, prod=env == "prod")
         return
+    users = None
+    if principal_user is not None:
+        users = {}
+        for pair in principal_user:
+            arn, sep, name = pair.rpartition("=")
+            if not sep or not arn or not name:
+                raise typer.BadParameter(f"{pair!r}: use ARN=NAME.", param_hint="--principal-user")
+            from pai_cli.config import check_user
+
+            users[arn] = check_user(name)
     options = flow.DeployOptions(env, vector_store, auth, jwt_issuer, jwt_audience, model,
-                                 deployer_arn, dry_run)
+                                 deployer_arn, dry_run, principal_users=users,
+                                 alarm_topic=alarm_topic)
+
+    def reindex(store: str, note: Callable[[str], None]) -> int:
+        return reindex_everyone(env, store, profile, region, note)
+
     done = flow.deploy(options, deploy_session(profile, region), _confirmer(yes),
-                       _event_printer(out), out.note)
+                       _event_printer(out), out.note, reindex=reindex)
     if done.aborted:
         raise typer.Abort()
     if done.dry_run:
         out.emit({"dry_run": True}) if out.json else out.note("Dry run: nothing was changed.")
     elif out.json:
         out.emit({"env": done.env, "region": done.region, "changed": done.changed,
-                  "outputs": done.outputs})
+                  "outputs": done.outputs, "model_problem": done.model_problem,
+                  "switched_from": done.switched_from, "reindexed": done.reindexed})
     else:
         out.table(None, ["output", "value"], sorted(done.outputs.items()))
+        if done.model_problem:
+            out.note(f"pai: the stacks are deployed, but the chat model is not usable yet: "
+                     f"{done.model_problem}")
 
 
-def _print_estimate(out: Out, vector_store: str) -> None:
+def _print_estimate(out: Out, vector_store: str, prod: bool = False) -> None:
     from pai_cli.deploy.estimate import Usage, as_dict, estimate
 
     usage = Usage()
-    lines = estimate(vector_store, usage)
+    lines = estimate(vector_store, usage, prod=prod)
     summary = as_dict(lines, vector_store, usage)
     if out.json:
         out.emit(summary)

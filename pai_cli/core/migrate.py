@@ -23,15 +23,19 @@ def migrate_memories(
     user_id: str,
     batch: int = 200,
     on_batch: Callable[[int, int], None] | None = None,
+    target_user: str | None = None,
 ) -> MigrationResult:
-    """on_batch(done, total) after each batch is written to the target."""
+    """on_batch(done, total) after each batch is written to the target; target_user: the
+    user they are filed under there (default the same), e.g. one person's memories kept
+    under two names (the OS user and the AWS identity) brought together."""
+    to = target_user or user_id
     total = source.count(user_id)
     moved = skipped = done = 0
     pending: list[ImportRecord] = []
 
     def flush() -> None:
         nonlocal moved, skipped, done
-        added, existing = target.import_records(user_id, pending, batch_size=len(pending))
+        added, existing = target.import_records(to, pending, batch_size=len(pending))
         moved, skipped, done = moved + added, skipped + existing, done + len(pending)
         pending.clear()
         if on_batch:

@@ -133,6 +133,16 @@ class MemoryWriter:
                 report.parked += park
         return report
 
+    def run(self, job: Job) -> WriteReport:
+        """One job from a queue that redelivers on its own (SQS, drained by the Lambda
+        memory writer): applied whole, or it raises (a model error, unreadable output, an
+        unreadable job) and the queue delivers it again, then dead-letters it after a few
+        tries. Every write is keyed by ids derived from the job: a redelivery after a
+        failure midway writes what is missing and nothing twice."""
+        report = WriteReport()
+        self._run(job, report)
+        return report
+
     def _run(self, job: Job, report: WriteReport) -> None:
         if job.kind != REMEMBER:
             raise _Unreadable(f"unknown job kind {job.kind!r}")

@@ -78,23 +78,43 @@ def schedule_key_deletion(aws: Aws, key_id: str, days: int = 30) -> str | None:
     return str(out.get("DeletionDate"))
 
 
-def kept_resources(aws: Aws, env: str) -> dict[str, str]:
-    """What a plain destroy left behind, found by the reference names (the stacks, and so
-    their outputs, may be gone already); the key by its tag, since its alias went with them.
-    Keyed like the stack outputs that name them."""
+def tagged_keys(aws: Aws, env: str) -> list[dict[str, Any]]:
+    """The KMS keys tagged pai:env=env (the stacks' tags reach the key), newest first, with
+    their metadata (KeyState, KeyManager). Keys we may not read are not ours."""
     from botocore.exceptions import ClientError
 
-    names = reference_names(env, aws.account_id())
-    found = {"ConversationsTableName": names.conversations_table,
-             "MemoriesTableName": names.memories_table,
-             "MemoryBucketName": names.memory_bucket}
     kms = aws.client("kms")
+    found = []
     for page in call(lambda: list(kms.get_paginator("list_keys").paginate()), "KMS", env):
         for key in page["Keys"]:
             try:
                 tags = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
-            except ClientError:  # keys we may not read (AWS managed ones) are not ours
+            except ClientError:  # AWS managed keys and keys of others
                 continue
             if {"TagKey": "pai:env", "TagValue": env} in tags:
-                found["KeyArn"] = key["KeyArn"]
+                found.append(kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"])
+    return sorted(found, key=lambda m: str(m.get("CreationDate", "")), reverse=True)
+
+
+def kept_key(aws: Aws, env: str) -> str | None:
+    """The key a plain destroy of env left, if it can still be used: every record stored
+    before is wrapped by it, so a new deploy of env must use it, not make another."""
+    for meta in tagged_keys(aws, env):
+        if meta.get("KeyState") == "Enabled" and meta.get("KeyManager", "CUSTOMER") == "CUSTOMER":
+            return str(meta["Arn"])
+    return None
+
+
+def kept_resources(aws: Aws, env: str) -> dict[str, str]:
+    """What a plain destroy left behind, found by the reference names (the stacks, and so
+    their outputs, may be gone already); the key by its tag, since its alias went with them.
+    Keyed like the stack outputs that name them."""
+    names = reference_names(env, aws.account_id())
+    found = {"ConversationsTableName": names.conversations_table,
+             "MemoriesTableName": names.memories_table,
+             "MemoryBucketName": names.memory_bucket}
+    for meta in tagged_keys(aws, env):
+        if meta.get("KeyState") != "PendingDeletion":
+            found["KeyArn"] = str(meta["Arn"])
+            break
     return found

@@ -1,17 +1,20 @@
 """`pai deploy`, `pai status` and `pai destroy` as functions: options in, an outcome out.
 
-    deploy(options, aws, confirm, on_event, on_note) -> DeployOutcome
+    deploy(options, aws, confirm, on_event, on_note, reindex=...) -> DeployOutcome
     status(env, aws, drift) -> StatusOutcome
     destroy(env, aws, confirm, on_event, on_note, delete_data=...) -> DestroyOutcome
 
 The caller (the CLI) builds the AWS session through the wiring, asks the questions
 (`confirm(question) -> bool`), shows CloudFormation's stack events (`on_event`) and the
-progress lines (`on_note`), and renders the outcome. Everything that talks to AWS or knows
-about botocore is here or below: stacks.py (CloudFormation), package.py (the Lambda
-artifact), data.py (what the stacks keep)."""
+progress lines (`on_note`), and renders the outcome; for a --vector-store switch it passes
+`reindex`, which fills the new store from the tables (the core's reindex, through the
+wiring: deploy imports no core). Everything that talks to AWS or knows about botocore is
+here or below: stacks.py (CloudFormation), package.py (the Lambda artifact), data.py (what
+the stacks keep), model_access.py (the account's first call to the chat model)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +26,14 @@ from pai_cli.deploy.stacks import (
     STACKS,
     Deployer,
     Event,
+    Parameters,
     Planned,
     StackState,
     check_env,
     deployer_arn,
     stack_name,
+    static_names,
+    template,
     template_parameters,
 )
 from pai_cli.errors import ConfigError
@@ -38,9 +44,14 @@ OnEvent = Callable[[Event], None]
 OnNote = Callable[[str], None]
 Package = Callable[[OnNote], Artifact]
 """Builds (or finds in its cache) the Lambda artifact, reporting progress."""
+CheckModel = Callable[[Aws, str], str | None]
+"""Makes the account's first call to the chat model as the deployer: None, or what to do."""
+Reindex = Callable[[str, OnNote], int]
+"""Re-embeds every user's memories into the named vector store; returns how many."""
 
-GEO_PREFIXES = ("us", "eu", "apac", "global")
-"""Inference profile ids are a geography prefix and a foundation model id."""
+GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
+"""Inference profile ids are a geography prefix and a foundation model id (Bedrock's
+geographic and global cross-Region inference profiles)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,10 @@ class DeployOptions:
     deployer_arn: str = ""
     """The principal the key and collection policies name; empty: the caller's (STS, IAM)."""
     dry_run: bool = False
+    principal_users: dict[str, str] | None = None
+    """Principal ARN -> pai user for the functions (PrincipalUsers); None: as deployed."""
+    alarm_topic: str | None = None
+    """SNS topic of the dead-letter alarm; None: as deployed (none at first)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,12 @@ class DeployOutcome:
     """Every stack's outputs after the run; empty for a dry run or an aborted one."""
     aborted: bool = False
     """The user said no: the stack asked about was left as it was, and those after it."""
+    model_problem: str | None = None
+    """What the account's first call to the chat model said to do (None: it answered)."""
+    switched_from: str | None = None
+    """The vector store retired by a --vector-store switch (or kept, if not yet retired)."""
+    reindexed: int | None = None
+    """Memories re-embedded into the new vector store by that switch."""
 
     @property
     def changed(self) -> bool:
@@ -123,10 +144,15 @@ def build_in_cache(on_note: OnNote) -> Artifact:
 
 def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent,
            on_note: OnNote, *, package: Package = build_in_cache,
-           deployer: Deployer | None = None) -> DeployOutcome:
-    """Plan each stack's change set in order, show it, ask, run it and stream its events."""
+           deployer: Deployer | None = None, check_model: CheckModel | None = None,
+           reindex: Reindex | None = None) -> DeployOutcome:
+    """Plan each stack's change set in order, show it, ask, run it and stream its events.
+    A --vector-store switch keeps the old store while `reindex` fills the new one, then
+    retires it (without `reindex` both stay, and the outcome says so)."""
     from pai_cli.backends.aws.titan_embedder import MODEL as EMBEDDING_MODEL
     from pai_cli.backends.aws.titan_embedder import TitanEmbedder
+    from pai_cli.deploy import data
+    from pai_cli.deploy.model_access import first_call
 
     env = check_env(options.env)
     stacks = deployer or Deployer(aws, env)
@@ -138,23 +164,62 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
         "AuthMode": options.auth, "JwtIssuer": options.jwt_issuer,
         "JwtAudience": options.jwt_audience,
     }
+    pseudo = {"Env": env, "AWS::AccountId": caller["Account"], "AWS::Region": aws.region,
+              "AWS::Partition": caller["Arn"].split(":")[1]}
     on_note(f"Deploying pai env {env!r} to account {caller['Account']} in {aws.region} "
             f"as {caller['Arn']}.")
     applied: list[str] = []
     unchanged: list[str] = []
+    state: dict[str, Any] = {"keep": "", "retire": False, "model_problem": None}
 
     def outcome(**more: Any) -> DeployOutcome:
         return DeployOutcome(env, aws.region, caller["Account"], caller["Arn"], options.dry_run,
-                             applied, unchanged, **more)
+                             applied, unchanged, model_problem=state["model_problem"],
+                             **more)
 
-    for stack in STACKS:
-        if stack == "compute":
-            values["CodeKey"] = _upload_code(aws, stacks, options.dry_run, package, on_note)
-        planned = stacks.plan(stack, stack_parameters(stack, values))
+    def parameters(stack: str) -> Parameters:
+        def resolve(current: dict[str, str] | None) -> dict[str, str]:
+            given = stack_parameters(stack, values)
+            now = current or {}
+            if stack == "security":
+                if current is not None:
+                    given["ExistingKeyArn"] = now.get("ExistingKeyArn", "")
+                else:
+                    kept = data.kept_key(aws, env) or ""
+                    if kept:
+                        on_note(f"Using the key {kept} a plain destroy kept: it wraps every "
+                                "record stored before.")
+                    given["ExistingKeyArn"] = kept
+            elif stack == "storage":
+                given["AlarmTopicArn"] = (options.alarm_topic if options.alarm_topic is not None
+                                          else now.get("AlarmTopicArn", ""))
+            elif stack == "ai":
+                old, keep = now.get("VectorStore", ""), now.get("KeepVectorStore", "")
+                if old and old != options.vector_store:
+                    keep = old
+                if keep == options.vector_store or state["retire"]:
+                    keep = ""
+                if keep and not state["retire"]:
+                    on_note(f"Switching the vector store from {keep} to "
+                            f"{options.vector_store}: both exist while every memory is "
+                            f"reindexed into {options.vector_store}, then {keep} is retired.")
+                state["keep"] = keep
+                given["KeepVectorStore"] = keep
+            elif stack == "compute":
+                given["PrincipalUsers"] = (
+                    json.dumps(options.principal_users, sort_keys=True)
+                    if options.principal_users is not None else now.get("PrincipalUsers", "{}"))
+            return given
+        return resolve
+
+    def run(stack: str, question: str | None = None) -> bool | None:
+        """Plan, show, ask, apply one stack: True applied, False unchanged, None stop."""
+        planned = stacks.plan(stack, parameters(stack),
+                              body=static_names(template(stack), pseudo))
         if planned.note == "no changes":
             on_note(f"{planned.name}: no changes.")
             unchanged.append(planned.name)
-            continue
+            return False
         _show(planned, on_note)
         if options.dry_run:
             stacks.discard(planned)
@@ -162,19 +227,72 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
             if not planned.exists and stack != STACKS[-1]:
                 on_note("Dry run: the stacks after this one import its outputs, so their "
                         "changes can be shown once it exists.")
-                break
-            continue
-        if not _asked(confirm, f"Apply these changes to {planned.name} in {aws.region}?",
-                      lambda p=planned: stacks.discard(p)):
-            return outcome(aborted=True)
+                return None
+            return True
+        if not _asked(confirm, question or f"Apply these changes to {planned.name} in "
+                      f"{aws.region}?", lambda p=planned: stacks.discard(p)):
+            state["aborted"] = True
+            return None
         stacks.execute(planned, on_event)
         on_note(f"{planned.name}: done.")
         applied.append(planned.name)
+        return True
+
+    for stack in STACKS:
+        if stack == "compute":
+            deployed = stacks.outputs()
+            values["CodeKey"] = _upload_code(aws, deployed, options.dry_run, package, on_note)
+            values.update(_vector_names(options.vector_store, deployed))
+            if options.dry_run and not _vector_names_known(values):
+                on_note("Dry run: the compute stack takes the new vector store's names from "
+                        "the ai stack, so its changes can be shown once that is applied.")
+                break
+        if run(stack) is None:
+            if state.get("aborted"):
+                return outcome(aborted=True)
+            break
     if options.dry_run:
-        return outcome()
+        return outcome(switched_from=state["keep"] or None)
+    # The account's first call to a third-party model subscribes it, which the functions'
+    # role may not do: the deployer makes that call (model_access.py), once the stacks stand.
+    problem = (check_model or first_call)(aws, values["ChatModelId"])
+    if problem:
+        state["model_problem"] = problem
+        on_note(f"Warning: {problem}")
+    reindexed = None
+    switched = state["keep"] or None
+    if switched:
+        old = switched
+        if reindex is None:
+            on_note(f"The old vector store ({old}) is kept: reindex every user into "
+                    f"{options.vector_store} (`pai memory reindex --backend aws`), then run "
+                    "`pai deploy` again to retire it.")
+            return outcome(outputs=stacks.outputs(), switched_from=old)
+        on_note(f"Reindexing every memory into {options.vector_store}...")
+        reindexed = reindex(options.vector_store, on_note)
+        on_note(f"{reindexed} memories reindexed into {options.vector_store}.")
+        state["retire"] = True
+        if run("ai", f"Retire the old vector store ({old}) of {env!r}? Its vectors are "
+                     f"deleted; {options.vector_store} holds them all now.") is None:
+            return outcome(aborted=True, switched_from=old, reindexed=reindexed)
     if not applied:
         on_note("No changes: every stack is up to date.")
-    return outcome(outputs=stacks.outputs())
+    return outcome(outputs=stacks.outputs(), switched_from=switched, reindexed=reindexed)
+
+
+def _vector_names(store: str, deployed: dict[str, str]) -> dict[str, str]:
+    """The compute stack's vector parameters, from the ai stack's outputs."""
+    opensearch = store == "opensearch"
+    return {"VectorBucketName": "" if opensearch else deployed.get("VectorBucketName", ""),
+            "VectorIndexName": deployed.get("VectorIndexName")
+            or ("pai-memories" if opensearch else "memories"),
+            "VectorSearchEndpoint": deployed.get("CollectionEndpoint", "") if opensearch else ""}
+
+
+def _vector_names_known(values: dict[str, str]) -> bool:
+    if values["VectorStore"] == "opensearch":
+        return bool(values["VectorSearchEndpoint"])
+    return bool(values["VectorBucketName"])
 
 
 def status(env: str, aws: Aws, drift: bool = True) -> StatusOutcome:
@@ -199,9 +317,8 @@ def destroy(env: str, aws: Aws, confirm: Confirm, on_event: OnEvent, on_note: On
     on_note(f"This deletes stacks {', '.join(stack_name(s, env) for s in order)} in {aws.region}.")
     if not delete_data:
         on_note("Kept (and still billed): " + (", ".join(kept) or "nothing found") +
-                ". Use --delete-data to delete them too. While they exist, a new deploy of "
-                f"{env!r} cannot create resources of the same names: use another --env, or "
-                "import them into the storage stack.")
+                f". Use --delete-data to delete them too. A new deploy of {env!r} takes them "
+                "over again (the tables and bucket are imported, the key is reused).")
     aborted = DestroyOutcome(env, aws.region, aborted=True)
     if not confirm(f"Delete the pai stacks of {env!r} in {aws.region}?"):
         return aborted
@@ -254,7 +371,7 @@ def _asked(confirm: Confirm, question: str, discard: Callable[[], None]) -> bool
     return ok
 
 
-def _upload_code(aws: Aws, stacks: Deployer, dry_run: bool, package: Package,
+def _upload_code(aws: Aws, deployed: dict[str, str], dry_run: bool, package: Package,
                  on_note: OnNote) -> str:
     """Build the Lambda artifact (cached) and put it in the artifact bucket; the key names
     the artifact's hash, so an unchanged build is an unchanged stack."""
@@ -265,7 +382,7 @@ def _upload_code(aws: Aws, stacks: Deployer, dry_run: bool, package: Package,
             f"{artifact.unzipped_bytes / 1e6:.1f} MB unzipped -> {key}")
     if dry_run:
         return key
-    bucket = stacks.outputs().get("ArtifactBucketName")
+    bucket = deployed.get("ArtifactBucketName")
     if not bucket:
         raise ConfigError("The security stack has no ArtifactBucketName output: redeploy it.")
     from botocore.exceptions import ClientError
@@ -276,4 +393,3 @@ def _upload_code(aws: Aws, stacks: Deployer, dry_run: bool, package: Package,
     except ClientError:
         call(lambda: s3.upload_file(str(artifact.path), bucket, key), f"S3 bucket {bucket}")
     return key
-

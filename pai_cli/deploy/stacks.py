@@ -22,6 +22,11 @@ TERMINAL_BAD = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE
                 "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED",
                 "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED"}
 Event = dict[str, Any]
+Parameters = dict[str, str] | Callable[[dict[str, str] | None], dict[str, str]]
+"""A stack's parameter values, or a function of its current ones (None: it does not exist
+yet), for values that must stay as they are (a kept key) or depend on what is deployed."""
+RETAINED = ("Retain", "RetainExceptOnCreate")
+_PSEUDO = re.compile(r"\$\{([A-Za-z0-9_:]+)\}")
 
 
 def template(stack: str) -> str:
@@ -34,6 +39,47 @@ def template_parameters(stack: str) -> set[str]:
     import yaml
 
     return set(yaml.safe_load(template(stack)).get("Parameters", {}))
+
+
+def static_names(text: str, values: dict[str, str]) -> str:
+    """The template with the names of what it keeps (DeletionPolicy Retain or
+    RetainExceptOnCreate) written out: CloudFormation imports an existing resource into a new
+    stack (ImportExistingResources) only when its name in the template is static, not an
+    Fn::Sub. values: Env and the pseudo parameters (AWS::AccountId, AWS::Region,
+    AWS::Partition). A Ref to a resource whose name was written out becomes that name, with
+    a DependsOn in its place. Returned as JSON, which CloudFormation reads as well as YAML."""
+    import json
+
+    import yaml
+
+    doc = yaml.safe_load(text)
+    resources = doc.get("Resources", {})
+    named: dict[str, str] = {}
+
+    def literal(value: Any) -> str | None:
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            used = set(_PSEUDO.findall(value["Fn::Sub"]))
+            if used <= set(values):
+                return _PSEUDO.sub(lambda m: values[m.group(1)], value["Fn::Sub"])
+        return None
+
+    for logical, res in resources.items():
+        if res.get("DeletionPolicy") not in RETAINED:
+            continue
+        for prop, value in list((res.get("Properties") or {}).items()):
+            if prop.endswith("Name") and (name := literal(value)) is not None:
+                res["Properties"][prop] = name
+                named[logical] = name
+    for res in resources.values():
+        if res.get("DeletionPolicy") not in RETAINED:
+            continue
+        for prop, value in list((res.get("Properties") or {}).items()):
+            if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in named:
+                res["Properties"][prop] = named[value["Ref"]]
+                depends = res.get("DependsOn", [])
+                depends = [depends] if isinstance(depends, str) else list(depends)
+                res["DependsOn"] = [*depends, value["Ref"]]
+    return json.dumps(doc, indent=1)
 
 
 def check_env(env: str) -> str:
@@ -124,23 +170,33 @@ class Deployer:
             raise
 
     # -- deploy --------------------------------------------------------------------------
-    def plan(self, stack: str, parameters: dict[str, str]) -> Planned:
-        """Create a change set and wait until CloudFormation has worked it out."""
+    def plan(self, stack: str, parameters: Parameters, body: str | None = None) -> Planned:
+        """Create a change set and wait until CloudFormation has worked it out. A new stack's
+        change set imports the named resources that already exist (what a plain destroy
+        kept, or a rolled-back create could not delete) instead of failing on them."""
         name = stack_name(stack, self.env)
         current = self._call(lambda: self.describe(name))
         if current is not None and current["StackStatus"] == "ROLLBACK_COMPLETE":
-            # A failed first create holds no resources; CloudFormation wants it deleted before
-            # the stack can be created again. Only this stack: the others keep their data.
+            # A failed first create: CloudFormation deleted what it made (RetainExceptOnCreate)
+            # and wants the stack deleted before it can be created again. Only this stack:
+            # the others keep their data.
             self._call(lambda: self.cfn.delete_stack(StackName=name))
             self._follow(name, set(), lambda e: None, deleting=True)
             current = None
         exists = current is not None and current["StackStatus"] != "REVIEW_IN_PROGRESS"
+        if callable(parameters):
+            parameters = parameters({p["ParameterKey"]: p.get("ParameterValue", "")
+                                     for p in current.get("Parameters", [])} if exists and current
+                                    else None)
         cs_name = f"pai-{int(time.time())}"
+        values = parameters
+        more: dict[str, Any] = {} if exists else {"ImportExistingResources": True}
         self._call(lambda: self.cfn.create_change_set(
             StackName=name, ChangeSetName=cs_name, ChangeSetType="UPDATE" if exists else "CREATE",
-            TemplateBody=template(stack), Capabilities=["CAPABILITY_NAMED_IAM"],
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Tags=[{"Key": "app", "Value": "pai"}, {"Key": "pai:env", "Value": self.env}]))
+            TemplateBody=body or template(stack), Capabilities=["CAPABILITY_NAMED_IAM"],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+            Tags=[{"Key": "app", "Value": "pai"}, {"Key": "pai:env", "Value": self.env}],
+            **more))
         deadline = time.monotonic() + 600
         while True:
             cs = self._call(lambda: self.cfn.describe_change_set(StackName=name,

@@ -5,7 +5,7 @@ Each adapter is built once, on first use, so a command pays only for what it tou
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,24 @@ class Wiring:
     clock: Clock = field(default=time.time)
     notices: list[str] = field(default_factory=list)
     choice: ModelChoice = field(default_factory=ModelChoice)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.backend == "aws" and s.user_is_default and not s.in_lambda:
+            # One person, one memory: the CLI on the AWS home files memories under the
+            # caller's AWS identity, as the HTTP API does (api/identity.py), unless a user
+            # was named (--user, PAI_USER, config.toml).
+            self.settings = replace(s, user=self.aws_user(), user_is_default=False)
+
+    def aws_user(self) -> str:
+        """The pai user of the AWS credentials in use: the same mapping as the HTTP API's."""
+        from pai_cli.api.identity import user_for
+        from pai_cli.backends.aws.session import call
+        from pai_cli.config import check_user
+
+        sts = self.aws.client("sts")
+        arn = call(lambda: sts.get_caller_identity()["Arn"], "STS", self.settings.env)
+        return check_user(user_for(arn, self.settings.principal_users))
 
     @cached_property
     def model(self) -> Any:
@@ -156,7 +174,8 @@ class Wiring:
         from pai_cli.backends.aws.memory_store import DynamoMemoryStore
 
         names, env = self.aws_names, self.settings.env
-        store = DynamoMemoryStore(self.aws, names.memories_table, names.memory_bucket, env)
+        store = DynamoMemoryStore(self.aws, names.memories_table, names.memory_bucket, env,
+                                  kms_key=names.key_arn or names.key_alias)
         return store, VECTOR_STORES[self.settings.vector_store](self)
 
     def _opensearch(self) -> Any:
@@ -224,17 +243,36 @@ class Wiring:
         return read_api_key(self.settings) is not None
 
     @cached_property
-    def chat(self) -> ChatService:
+    def queue(self) -> Any:
+        """The durable queue of memory jobs. On this machine it is the local SQLite file in
+        both homes: it must survive the very AWS failure it exists for. In a Lambda
+        container /tmp dies with it: the jobs go to SQS, and the local queue only holds
+        those whose send failed until they can be sent (backends/aws/sqs_queue.py)."""
         from pai_cli.backends.local.job_queue import SqliteJobQueue
+
+        local = SqliteJobQueue(self.db)
+        if self.is_aws and self.settings.in_lambda:
+            from pai_cli.backends.aws.sqs_queue import SqsJobQueue
+
+            return SqsJobQueue(self.aws, self.settings.memory_queue_url, local,
+                               self.settings.env)
+        return local
+
+    def queued_job(self, body: str, message_id: str, receive_count: int) -> Any:
+        """The job an SQS record of the memory queue carries (the memory writer's input)."""
+        from pai_cli.backends.aws.sqs_queue import decode_message
+
+        return decode_message(body, message_id, receive_count)
+
+    @cached_property
+    def chat(self) -> ChatService:
         from pai_cli.core.chat import ChatService, ChatSettings
 
         s = self.settings
         return ChatService(
             memories=self.memories,
             conversations=self.conversations,
-            # The durable queue stays on this machine in both homes: it must survive the
-            # very AWS failure it exists for.
-            queue=SqliteJobQueue(self.db),
+            queue=self.queue,
             cipher=self.cipher,
             clock=self.clock,
             model=self.model,
@@ -299,6 +337,25 @@ def translate_error(exc: BaseException, settings: Settings | None) -> PaiError |
 
         return translate(exc, settings.db_path if settings else None)
     return None
+
+
+def reindex_everyone(env: str, vector_store: str, profile: str | None, region: str | None,
+                     on_note: Any) -> int:
+    """Every user's memories of the AWS home re-embedded into `vector_store` (what `pai
+    deploy` runs when --vector-store changes); returns how many memories."""
+    from pai_cli.config import load_settings
+
+    w = Wiring(load_settings(None, backend="aws", env=env, vector_store=vector_store),
+               choice=ModelChoice(profile=profile, region=region))
+    try:
+        total = 0
+        for user_id in w.memories.store.user_ids():
+            n = w.memories.reindex(user_id)
+            on_note(f"  {user_id}: {n} memories")
+            total += n
+        return total
+    finally:
+        w.close()
 
 
 def deploy_session(profile: str | None, region: str | None) -> Any:

@@ -1,4 +1,5 @@
-"""An AWS home on moto: KMS, DynamoDB, S3 and S3 Vectors as the storage stack makes them.
+"""An AWS home on moto: KMS, DynamoDB, S3, S3 Vectors and the SQS queues of memory jobs as
+the stacks make them (the queues' attributes read from infra/storage.yaml).
 
 moto stores S3 vectors but has no QueryVectors (a call would go to the real endpoint), so
 QueryVectors is answered here from moto's own stored vectors: exact cosine distance and the
@@ -76,8 +77,38 @@ def answer_query_vectors(client: Any) -> None:
     client.meta.events.register("before-call.s3vectors.QueryVectors", on_call)
 
 
+def memory_queues(sqs: Any, env: str = ENV, visibility_timeout: int | None = None,
+                  ) -> dict[str, str]:
+    """The queue of memory jobs and its dead-letter queue with the storage template's
+    attributes. visibility_timeout: the one override a test may make (the template's 720 s
+    is what a real writer needs; a test cannot wait that long for a redelivery)."""
+    from pathlib import Path
+
+    import yaml
+
+    template = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" /
+                               "storage.yaml").read_text())["Resources"]
+    dlq_props = template["MemoryJobsDeadLetterQueue"]["Properties"]
+    props = template["MemoryJobsQueue"]["Properties"]
+    dlq = sqs.create_queue(QueueName=f"pai-memory-jobs-dlq-{env}", Attributes={
+        "MessageRetentionPeriod": str(dlq_props["MessageRetentionPeriod"]),
+        "SqsManagedSseEnabled": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=f"pai-memory-jobs-{env}", Attributes={
+        "VisibilityTimeout": str(visibility_timeout or props["VisibilityTimeout"]),
+        "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
+        "SqsManagedSseEnabled": "true",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount":
+                                     props["RedrivePolicy"]["maxReceiveCount"]})})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    return {"queue_url": url, "queue_arn": arn, "dlq_url": dlq, "dlq_arn": dlq_arn}
+
+
 @contextmanager
-def moto_aws_home(monkeypatch: Any, dim: int = 256) -> Iterator[dict[str, str]]:
+def moto_aws_home(monkeypatch: Any, dim: int = 256,
+                  queue_visibility_s: int | None = None) -> Iterator[dict[str, str]]:
     import boto3
     from moto import mock_aws
 
@@ -114,5 +145,9 @@ def moto_aws_home(monkeypatch: Any, dim: int = 256) -> Iterator[dict[str, str]]:
         vec.create_vector_bucket(vectorBucketName=names.vector_bucket)
         vec.create_index(vectorBucketName=names.vector_bucket, indexName=names.vector_index,
                          dimension=dim, **schema.VECTOR_INDEX)
-        yield {"key_id": key_id, "memories": names.memories_table, "bucket": names.memory_bucket,
-               "conversations": names.conversations_table, "vector_bucket": names.vector_bucket}
+        queues = memory_queues(boto3.client("sqs", region_name=REGION),
+                               visibility_timeout=queue_visibility_s)
+        key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+        yield {"key_id": key_id, "key_arn": key_arn, "memories": names.memories_table,
+               "bucket": names.memory_bucket, "conversations": names.conversations_table,
+               "vector_bucket": names.vector_bucket, **queues}

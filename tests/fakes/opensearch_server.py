@@ -1,7 +1,15 @@
 """A local stand-in for an OpenSearch Serverless VECTORSEARCH collection: the few endpoints
-pai uses (index create/exists, _bulk, _search with knn and filters, _count), with the
-collection's rules: a custom _id is refused, a new document is searchable only after a
-delay, and there is no refresh API."""
+pai uses (index create/exists/_mapping, _bulk, _search with knn and filters, _count), with
+the collection's rules: a custom _id is refused, a new document is searchable only after a
+delay, and there is no refresh API.
+
+Mappings and scores follow the OpenSearch documentation (documentation-website,
+_mappings/supported-field-types/knn-methods-engines.md and knn-spaces.md): a knn_vector
+method needs index.knn, each engine supports the spaces listed there (faiss's hnsw:
+l2, innerproduct, hamming, and cosinesimil only from 2.19), dimensions up to 16,000, and a
+hit's score is the documented function of its space's distance, e.g. innerproduct on faiss:
+d = -x.y, score = 1 / (1 + d) if d >= 0 else -d + 1; cosinesimil: score = (2 - d) / 2 with
+d = 1 - cos. engine_version sets which rules apply (default 2.17, before faiss cosinesimil)."""
 
 from __future__ import annotations
 
@@ -39,11 +47,68 @@ class Doc:
     visible_at: float
 
 
+SPACES = {  # engine -> {space: first version that supports it with hnsw}
+    "faiss": {"l2": (1, 0), "innerproduct": (1, 0), "hamming": (2, 16), "cosinesimil": (2, 19)},
+    "lucene": {"l2": (2, 2), "cosinesimil": (2, 2), "innerproduct": (2, 13)},
+    "nmslib": {"l2": (1, 0), "l1": (1, 0), "linf": (1, 0), "cosinesimil": (1, 0),
+               "innerproduct": (1, 0)},
+}
+MAX_DIMENSION = 16_000
+
+
+class MappingRefused(ValueError):
+    pass
+
+
+def check_mapping(body: dict[str, Any], version: tuple[int, int]) -> dict[str, Any]:
+    """The embedding field's method, as OpenSearch would accept it; raises as it would."""
+    knn = ((body.get("settings") or {}).get("index") or {}).get("knn")
+    fields = ((body.get("mappings") or {}).get("properties") or {})
+    vectors = {k: v for k, v in fields.items() if v.get("type") == "knn_vector"}
+    if not vectors:
+        raise MappingRefused("no knn_vector field")
+    (name, spec), = vectors.items()
+    method = spec.get("method") or {}
+    if method and knn is not True:
+        raise MappingRefused("Index setting [index.knn] must be true for a knn_vector "
+                             "field with a method")
+    dim = spec.get("dimension")
+    if not isinstance(dim, int) or not 1 <= dim <= MAX_DIMENSION:
+        raise MappingRefused(f"Dimension value must be between 1 and {MAX_DIMENSION}")
+    engine = method.get("engine", "faiss")
+    space = method.get("space_type") or spec.get("space_type") or "l2"
+    if engine not in SPACES:
+        raise MappingRefused(f"Invalid engine type: {engine}")
+    since = SPACES[engine].get(space)
+    if method.get("name", "hnsw") != "hnsw" or since is None or version < since:
+        raise MappingRefused(f"Validation Failed: 1: {engine} engine does not support space "
+                             f"type [{space}] in version {version[0]}.{version[1]};")
+    return {"field": name, "engine": engine, "space": space}
+
+
+def knn_score(space: str, engine: str, x: np.ndarray, y: np.ndarray) -> float:
+    """OpenSearch's score of a hit (knn-spaces.md), from the distance of its space."""
+    if space == "l2":
+        return 1.0 / (1.0 + float(np.sum((x - y) ** 2)))
+    if space == "cosinesimil":
+        d = 1.0 - float(x @ y / ((np.linalg.norm(x) * np.linalg.norm(y)) or 1.0))
+        return (2.0 - d) / 2.0
+    if space == "innerproduct":
+        if engine == "lucene":
+            d = float(x @ y)
+            return d + 1.0 if d > 0 else 1.0 / (1.0 + (-1.0 * d))
+        d = -float(x @ y)
+        return 1.0 / (1.0 + d) if d >= 0 else -d + 1.0
+    raise ValueError(f"space not emulated: {space}")
+
+
 @dataclass
 class AossFake:
     delay: float = 0.0
+    engine_version: tuple[int, int] = (2, 17)
     indexes: dict[str, dict[str, Doc]] = field(default_factory=dict)
     mappings: dict[str, Any] = field(default_factory=dict)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def visible(self, index: str) -> Iterator[tuple[str, Doc]]:
         now = time.monotonic()
@@ -63,9 +128,23 @@ class AossFake:
             h.send_header("Content-Length", "0")
             h.end_headers()
         elif seen.method == "PUT" and len(parts) == 1:
+            try:
+                self.methods[parts[0]] = check_mapping(seen.json(), self.engine_version)
+            except MappingRefused as e:
+                send(h, 400, json.dumps({"error": {"type": "mapper_parsing_exception",
+                                                   "reason": str(e)}, "status": 400}).encode(), j)
+                return
             self.indexes[parts[0]] = {}
             self.mappings[parts[0]] = seen.json()
             send(h, 200, json.dumps({"acknowledged": True, "index": parts[0]}).encode(), j)
+        elif seen.method == "GET" and len(parts) == 2 and parts[1] == "_mapping":
+            if parts[0] not in self.indexes:
+                send(h, 404, json.dumps({"error": {"type": "index_not_found_exception",
+                                                   "reason": f"no such index [{parts[0]}]"},
+                                         "status": 404}).encode(), j)
+                return
+            body = {parts[0]: {"mappings": self.mappings[parts[0]].get("mappings", {})}}
+            send(h, 200, json.dumps(body).encode(), j)
         elif parts[-1] == "_bulk":
             send(h, 200, json.dumps(self.bulk(seen.body)).encode(), j)
         elif parts[-1] == "_search":
@@ -113,13 +192,13 @@ class AossFake:
         if "knn" in query:
             (fld, spec), = query["knn"].items()
             q = np.asarray(spec["vector"], dtype=np.float32)
+            method = self.methods[index]
             scored = []
             for doc_id, doc in docs:
                 if "filter" in spec and not _matches(doc.source, spec["filter"]):
                     continue
                 v = np.asarray(doc.source[fld], dtype=np.float32)
-                cos = float(v @ q / ((np.linalg.norm(v) * np.linalg.norm(q)) or 1.0))
-                scored.append((1.0 / (2.0 - cos), doc_id, doc))  # cosinesimil scoring
+                scored.append((knn_score(method["space"], method["engine"], v, q), doc_id, doc))
             scored.sort(key=lambda x: -x[0])
             hits = scored[: min(spec["k"], size)]
         else:
@@ -136,7 +215,8 @@ class AossFake:
 
 
 @contextmanager
-def aoss_fake(delay: float = 0.0) -> Iterator[tuple[AossFake, ScriptedServer]]:
-    fake = AossFake(delay=delay)
+def aoss_fake(delay: float = 0.0, engine_version: tuple[int, int] = (2, 17),
+              ) -> Iterator[tuple[AossFake, ScriptedServer]]:
+    fake = AossFake(delay=delay, engine_version=engine_version)
     with ScriptedServer(fake.handle) as server:
         yield fake, server

@@ -5,6 +5,10 @@ Items hold the sealed content too (our notes are at most 64 KiB, well inside Dyn
 durable full copy the reference's recovery path rebuilds from. Two indexes, both
 partitioned by user_id, list a user's memories by time and by category without a Scan.
 
+Bodies are encrypted at rest with the pai key, named on every PutObject: with
+`ServerSideEncryption="aws:kms"` alone S3 would use the AWS managed aws/s3 key, and the
+bucket policy refuses any put that names another key than pai's.
+
 Write order: S3 body first, then the DynamoDB item, which is the commit point. A failed
 item write deletes the body it just wrote; a crash between the two leaves a body no read
 path can see, which `pai memory reindex` sweeps away.
@@ -20,7 +24,7 @@ from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
-from pai_cli.backends.aws.session import Aws, call, reraise
+from pai_cli.backends.aws.session import NOT_DEPLOYED, Aws, call, reraise
 from pai_cli.records import SealedMemory
 
 BY_TIME = "user-created-index"
@@ -105,12 +109,29 @@ def _live(item: dict[str, Any], now: float) -> bool:
 class DynamoMemoryStore:
     supports_keywords = False
 
-    def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev") -> None:
+    def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev",
+                 kms_key: str = "") -> None:
         self.aws = aws
         self.table_name = table
         self.bucket = bucket
         self.env = env
+        self.kms_key = kms_key
+        """The key's ARN, or its alias (then resolved to the ARN once, with DescribeKey)."""
         self._table: Any = None
+
+    @property
+    def kms_key_arn(self) -> str:
+        if not self.kms_key:
+            from pai_cli.errors import ConfigError
+
+            raise ConfigError(f"No KMS key named for the bucket {self.bucket}: "
+                              f"{NOT_DEPLOYED.format(env=self.env)}.")
+        if not self.kms_key.startswith("arn:") or ":alias/" in self.kms_key:
+            # The bucket policy compares the header with the key's ARN: never an alias.
+            kms = self.aws.client("kms")
+            self.kms_key = call(lambda: kms.describe_key(KeyId=self.kms_key)["KeyMetadata"][
+                "Arn"], f"KMS key {self.kms_key}", self.env)
+        return self.kms_key
 
     @property
     def table(self) -> Any:
@@ -139,7 +160,8 @@ class DynamoMemoryStore:
                            "sealed": base64.b64encode(m.content).decode("ascii")}).encode()
         out = self._s3(lambda: self.aws.client("s3").put_object(
             Bucket=self.bucket, Key=body_key(m.user_id, m.id), Body=body,
-            ContentType="application/json", ServerSideEncryption="aws:kms"))
+            ContentType="application/json", ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.kms_key_arn, BucketKeyEnabled=True))
         return out.get("VersionId")
 
     def _undo_body(self, m: SealedMemory, version: str | None) -> None:
@@ -334,6 +356,20 @@ class DynamoMemoryStore:
     def keyword_search(self, user_id: str, terms: Sequence[str], k: int, category: str | None,
                        now: float) -> list[tuple[str, float]]:
         return []
+
+    def user_ids(self) -> list[str]:
+        """Every user with memories here (a Scan of the keys: for a whole-home reindex only,
+        never on a request). Partitions that are not a user's (#meta, a user's #events)
+        are left out: user ids never hold a '#'."""
+        client = self.aws.client("dynamodb")
+        found: set[str] = set()
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "ProjectionExpression": "user_id"}
+        while True:
+            out = self._ddb(lambda k=kwargs: client.scan(**k))
+            found |= {i["user_id"]["S"] for i in out.get("Items", []) if "#" not in i["user_id"]["S"]}
+            if "LastEvaluatedKey" not in out:
+                return sorted(found)
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def get_meta(self, key: str) -> str | None:
         out = self._ddb(lambda: self.table.get_item(Key={"user_id": META_USER, "memory_id": key},

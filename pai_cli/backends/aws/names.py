@@ -20,6 +20,9 @@ class AwsNames:
     vector_index: str = "memories"
     collection: str = ""
     opensearch_endpoint: str = ""
+    key_arn: str = ""
+    """The key's ARN, which every PutObject names (the bucket policy refuses any other);
+    empty: looked up from the alias once, when a memory body is first written."""
 
 
 # Output key of a pai stack -> field above. The deploy issue's templates export these.
@@ -28,6 +31,7 @@ OUTPUTS = {
     "MemoriesTableName": "memories_table",
     "MemoryBucketName": "memory_bucket",
     "KeyAlias": "key_alias",
+    "KeyArn": "key_arn",
     "VectorBucketName": "vector_bucket",
     "VectorIndexName": "vector_index",
     "CollectionName": "collection",

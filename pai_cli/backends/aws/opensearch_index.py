@@ -5,7 +5,18 @@ and makes a new document searchable only after a delay. So memory_id is a keywor
 updates and deletes first find a memory's documents by it, and recall results are always
 filtered against the memories table, which is what keeps a just-forgotten memory out even
 while its document is still visible. No refresh calls (the service has none) and no text in
-the documents: ids, user id, category and the vector."""
+the documents: ids, user id, category and the vector.
+
+The vectors are unit length (Titan's are normalised; this adapter normalises again), so
+faiss's `innerproduct` space ranks exactly as cosine does, and works on every engine
+version (faiss supports `cosinesimil` only from OpenSearch 2.19). Scores come back in the
+documented form for the index's space (knn-spaces in the OpenSearch documentation) and are
+turned back into a cosine similarity here; an index made before with `cosinesimil` keeps
+working, read with that space's formula.
+
+Requests are signed by opensearch-py's AWSV4SignerAuth, with the session's credentials
+object: it takes frozen credentials for each request (botocore's SigV4 signer), so assumed
+roles, SSO and Lambda's role credentials refresh on their own in a long session."""
 
 from __future__ import annotations
 
@@ -21,6 +32,9 @@ INDEX = "pai-memories"
 PAGE = 500
 
 
+SPACE = "innerproduct"
+
+
 def mapping(dim: int) -> dict[str, Any]:
     return {
         "settings": {"index": {"knn": True}},
@@ -29,9 +43,28 @@ def mapping(dim: int) -> dict[str, Any]:
             "user_id": {"type": "keyword"},
             "category": {"type": "keyword"},
             "embedding": {"type": "knn_vector", "dimension": dim, "method": {
-                "name": "hnsw", "space_type": "cosinesimil", "engine": "faiss"}},
+                "name": "hnsw", "space_type": SPACE, "engine": "faiss"}},
         }},
     }
+
+
+def similarity(score: float, space: str) -> float:
+    """The cosine similarity of a hit from its OpenSearch score (vectors of unit length).
+    innerproduct (faiss): d = -x.y; score = 1 / (1 + d) when d >= 0, else 1 - d.
+    cosinesimil: d = 1 - cos; score = (2 - d) / 2."""
+    if space == "cosinesimil":
+        return 2.0 * score - 1.0
+    if space == "innerproduct":
+        if score >= 1.0:
+            return score - 1.0
+        return 1.0 - 1.0 / score if score > 0 else -1.0
+    raise BackendError(f"The OpenSearch index uses space {space!r}: run `pai memory reindex`.")
+
+
+def unit(vector: Any) -> list[float]:
+    values = [float(x) for x in vector]
+    norm = sum(x * x for x in values) ** 0.5
+    return [x / norm for x in values] if norm > 0 else values
 
 
 class OpenSearchIndex:
@@ -42,6 +75,7 @@ class OpenSearchIndex:
         self.index = index
         self.env = env
         self.dim = dim
+        self.space = SPACE
         self._client: Any = None
 
     def _call(self, fn: Any) -> Any:
@@ -83,13 +117,26 @@ class OpenSearchIndex:
                 connection_class=RequestsHttpConnection, timeout=30, max_retries=3,
                 retry_on_status=(429, 502, 503, 504), retry_on_timeout=True,
             )
-            if not self._call(lambda: self.client_exists()):
+            existing = self._call(lambda: self._space_of_index())
+            if existing is None:
                 self._call(lambda: self._client.indices.create(index=self.index,
                                                                body=mapping(self.dim)))
+            else:
+                self.space = existing
         return self._client
 
-    def client_exists(self) -> bool:
-        return bool(self._client.indices.exists(index=self.index))
+    def _space_of_index(self) -> str | None:
+        """The existing index's space type (how its scores read); None when there is none."""
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            out = self._client.indices.get_mapping(index=self.index)
+        except NotFoundError:
+            return None
+        props = (out.get(self.index) or next(iter(out.values()), {})).get("mappings", {}).get(
+            "properties", {})
+        field = props.get("embedding", {})
+        return str(field.get("method", {}).get("space_type") or field.get("space_type") or "l2")
 
     def _doc_ids(self, user_id: str, memory_ids: Sequence[str] | None) -> list[str]:
         must: list[dict[str, Any]] = [{"term": {"user_id": user_id}}]
@@ -118,7 +165,7 @@ class OpenSearchIndex:
             for mid, cat, vec in chunk:
                 lines.append({"index": {"_index": self.index}})  # no _id: the service picks
                 lines.append({"memory_id": mid, "user_id": user_id, "category": cat,
-                              "embedding": [float(x) for x in vec]})
+                              "embedding": unit(vec)})
             self._bulk(lines)
 
     def delete(self, user_id: str, memory_ids: Sequence[str]) -> None:
@@ -143,16 +190,16 @@ class OpenSearchIndex:
         if category:
             flt.append({"term": {"category": category}})
         body = {"size": k, "_source": ["memory_id", "user_id"], "query": {"knn": {"embedding": {
-            "vector": [float(x) for x in vector], "k": k,
+            "vector": unit(vector), "k": k,
             "filter": {"bool": {"filter": flt}}}}}}  # filtered inside the k-NN search
         out = self._call(lambda: self.client.search(index=self.index, body=body))
+        space = self.space
         best: dict[str, float] = {}
         for hit in out["hits"]["hits"]:
             src = hit.get("_source") or {}
             if src.get("user_id") != user_id:
                 continue
-            # cosinesimil scores 1 / (1 + (1 - cos)): back to a cosine similarity.
-            sim = 2.0 - 1.0 / float(hit["_score"])
+            sim = similarity(float(hit["_score"]), space)
             mid = src["memory_id"]
             best[mid] = max(sim, best.get(mid, -2.0))  # an edit's old document may linger
         return sorted(best.items(), key=lambda kv: -kv[1])[:k]
