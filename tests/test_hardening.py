@@ -164,7 +164,7 @@ def test_writes_and_search_go_on_while_a_reindex_runs(pai_home: Path) -> None:
 
 
 def test_a_running_reindex_is_told_from_an_interrupted_one(pai_home: Path) -> None:
-    from pai_cli.core.memory_service import REINDEX_LEASE_S
+    from pai_cli.core.index_stamp import REINDEX_LEASE_S
     from pai_cli.errors import ModelMismatch
 
     now = [1_800_000_000.0]
@@ -172,7 +172,7 @@ def test_a_running_reindex_is_told_from_an_interrupted_one(pai_home: Path) -> No
     try:
         mem = w.memories
         mem.add("alice", "a note")
-        key = mem._reindex_key("alice")
+        key = mem.stamp.reindex_key("alice")
 
         def marker(model: str, at: float, stopped: bool = False) -> None:
             mem.store.set_meta(key, json.dumps({"model": model, "at": at, "stopped": stopped}))

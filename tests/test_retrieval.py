@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import pai
 
-from pai_cli.core import fusion, text, timeframe
+from pai_cli.core import fusion, recall, text, timeframe
 
 
 def add(content: str, *extra: str) -> str:
@@ -184,14 +184,14 @@ def test_words_most_memories_hold_are_left_out_of_the_vector_query() -> None:
         svc.add("alice", f"Bastian: thanks, talk soon ({i})")
     svc.add("alice", "Yusuf: I bought a used Subaru Outback")
     blinded = svc.cipher.blind("alice", text.terms("Which car did Bastian buy?"))
-    assert svc._vector_query("alice", "Which car did Bastian buy?",
+    assert recall._vector_query(svc, "alice", "Which car did Bastian buy?",
                              text.terms("Which car did Bastian buy?"), blinded) == \
         "Which car did buy?"
     # Few memories: nothing is "common".
     other = wiring_of("bob").memories
     other.add("bob", "Bastian: hello")
     b = other.cipher.blind("bob", text.terms("Bastian car"))
-    assert other._vector_query("bob", "Bastian car", text.terms("Bastian car"), b) == \
+    assert recall._vector_query(other, "bob", "Bastian car", text.terms("Bastian car"), b) == \
         "Bastian car"
 
 

@@ -24,8 +24,9 @@ from pai_cli.core.distill import (
     user_prompt,
 )
 from pai_cli.core.events import derived_event_id
+from pai_cli.core.ids import derived_memory_id
 from pai_cli.core.jobs import REMEMBER, CorruptJob, RememberJob
-from pai_cli.core.memory_service import MemoryService, derived_memory_id
+from pai_cli.core.memory_service import MemoryService
 from pai_cli.errors import BackendError, ConfigError, NotFound, PaiError
 from pai_cli.ports import ChatModel, Cipher, Clock, ConversationStore, UsageLog, WorkQueue
 from pai_cli.pricing import estimate_cost
@@ -259,7 +260,7 @@ class MemoryWriter:
             existing = mem.store.get(user, derived_memory_id(user, "fact", exchange.key, str(i)),
                                      self.clock())
             if existing is not None:  # this decision was applied by an earlier try
-                return mem._open(existing)
+                return mem.sealer.open(existing)
             return mem.add(
                 user, d.text, d.category, pinned=False,
                 source_conversation=exchange.conversation_id, source_message=sources[0]
