@@ -653,3 +653,76 @@ def test_tracing_is_off_unless_the_stack_turns_it_on(monkeypatch) -> None:
     assert observe.tracing_enabled() is True
     monkeypatch.delenv("LAMBDA_TASK_ROOT")
     assert observe.tracing_enabled() is False  # outside Lambda there is no daemon to send to
+
+
+_TRACED = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pytest
+from fakes.aws_home import moto_aws_home
+from test_api_handlers import Context, event, lambda_environment
+mp = pytest.MonkeyPatch()
+with moto_aws_home(mp) as info:
+    lambda_environment(mp, info)
+    from pai_cli.api import lambda_handlers
+    out = lambda_handlers.agent_handler(event("POST", "/search", {"query": "x"}), Context())
+    print(json.dumps({"status": out["statusCode"]}))
+"""
+
+
+def test_with_tracing_on_the_handler_sends_its_segments_to_the_xray_daemon(tmp_path) -> None:
+    """A Lambda container with `pai deploy --tracing` (POWERTOOLS_TRACE_DISABLED=false, the
+    trace header Lambda sets), in a process of its own since tracing is decided at import:
+    the X-Ray SDK sends each subsegment over UDP to the daemon's address, which this test
+    listens on. The handler's subsegment carries the pai user; each AWS call is one."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(1.0)
+    port = daemon.getsockname()[1]
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(tmp_path), "POWERTOOLS_TRACE_DISABLED": "false",
+           "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;"
+                               "Parent=53995c3f42cd8ad8;Sampled=1",
+           "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{port}", "PAI_HOME": str(tmp_path / "home"),
+           "PAI_PROVIDER": "none"}
+    r = subprocess.run([sys.executable, "-c", _TRACED, str(Path(__file__).parent)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.splitlines()[-1]) == {"status": 200}
+    segments = []
+    try:
+        while True:
+            header, _, body = daemon.recv(65535).decode().partition("\n")
+            assert json.loads(header) == {"format": "json", "version": 1}
+            segments.append(json.loads(body))
+    except TimeoutError:
+        pass
+    finally:
+        daemon.close()
+    from test_api_handlers import ALICE
+
+    from pai_cli.api.identity import user_for
+
+    (handler,) = [s for s in segments if s["name"] == "## handle"]
+    assert handler["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert handler["annotations"]["user_id"] == user_for(ALICE)
+    assert handler["annotations"]["ColdStart"] is True
+    calls = {(s["name"], s["aws"]["operation"]) for s in segments if s.get("namespace") == "aws"}
+    assert ("s3vectors", "QueryVectors") in calls and any(n == "dynamodb" for n, _ in calls)
+    # The log lines name the trace, so a slow turn in Logs Insights leads to its trace.
+    logged = _json_lines(r.stdout)
+    assert logged[0]["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert ALICE not in json.dumps(segments)  # the resolved user, never the principal ARN
+
+
+def test_deploy_flags_for_alarms_and_tracing_are_checked_before_anything_runs() -> None:
+    r = pai("deploy", "--env", ENV, "--alarm-email", "not-an-address", "--estimate")
+    assert r.code == 2 and "--alarm-email" in r.err and "Traceback" not in r.err
+    r = pai("deploy", "--help")
+    assert "--alarm-email" in r.out and "--tracing" in r.out and "--no-tracing" in r.out
+    r = pai("logs", "--help")
+    assert r.code == 0 and "--follow" in r.out and "--user" in r.out
