@@ -138,6 +138,13 @@ def test_topic_email_subscription_and_outputs() -> None:
     assert tpl["Conditions"]["OwnTopic"] == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
     topic = res["AlarmTopic"]
     assert topic["Condition"] == "OwnTopic" and sub(topic["Properties"]["TopicName"]) == "pai-alarms-${Env}"
+    policy = res["AlarmTopicPolicy"]
+    assert policy["Condition"] == "OwnTopic"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Action"] == "sns:Publish" and statement["Resource"] == {"Ref": "AlarmTopic"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert sub(statement["Condition"]["ArnLike"]["aws:SourceArn"]).endswith(":alarm:pai-*")
     mail = res["AlarmEmailSubscription"]
     assert mail["Condition"] == "HasEmail"
     assert mail["Properties"]["Protocol"] == "email"
