@@ -208,7 +208,8 @@ def test_estimate_names_the_fixed_floor() -> None:
     assert lines["OpenSearch Serverless"]["fixed"] and "OCU" in lines["OpenSearch Serverless"]["note"]
     assert doc["fixed_floor_usd"] > 170
     cheap = json.loads(pai("deploy", "--estimate", "--json").out)
-    assert cheap["fixed_floor_usd"] < 5 and cheap["monthly_usd"] < doc["monthly_usd"]
+    # The key, the alarms and the dashboard (list prices: the free tier is not counted).
+    assert cheap["fixed_floor_usd"] < 7 and cheap["monthly_usd"] < doc["monthly_usd"]
 
 
 def test_principal_arn_keeps_the_sso_path() -> None:
@@ -243,6 +244,23 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"  # moto's STS caller
 ARTIFACTS = "pai-artifacts-test"
+OWN_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:pai-alarms-{ENV}"
+DEPLOYED = {
+    "storage": {"ConversationsTableName": "pai-conversations-test",
+                "MemoriesTableName": "pai-memories-test",
+                "MemoryQueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/pai-memory-jobs-test",
+                "DeadLetterQueueUrl":
+                    f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/pai-memory-jobs-dlq-test"},
+    "compute": {"AgentFunctionName": "pai-agent-test", "MemoryFunctionName": "pai-memory-test",
+                "SearchFunctionName": "pai-search-test",
+                "MemoryWriterFunctionName": "pai-memory-writer-test", "ApiId": "a1b2c3"}}
+"""The outputs the monitoring stack's parameters are read from."""
+WATCHED = {"AgentFunctionName": "pai-agent-test", "MemoryFunctionName": "pai-memory-test",
+           "SearchFunctionName": "pai-search-test",
+           "MemoryWriterFunctionName": "pai-memory-writer-test", "ApiId": "a1b2c3",
+           "ConversationsTableName": "pai-conversations-test",
+           "MemoriesTableName": "pai-memories-test", "MemoryQueueName": "pai-memory-jobs-test",
+           "DeadLetterQueueName": "pai-memory-jobs-dlq-test"}
 
 
 @dataclass
@@ -349,7 +367,8 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
     declared = {
         "security": {"Env": ENV, "DeployerArn": CALLER, **chat,
                      "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": ""},
-        "storage": {"Env": ENV, "AlarmTopicArn": ""},
+        # The dead-letter alarm tells the monitoring stack's topic, named before it exists.
+        "storage": {"Env": ENV, "AlarmTopicArn": OWN_TOPIC},
         "ai": {"Env": ENV, "DeployerArn": CALLER, "VectorStore": "opensearch", "Dimension": "1024",
                "KeepVectorStore": ""},
         # The vector names come from the ai stack's outputs, as parameters (not imports).
@@ -357,7 +376,11 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "jwt",
                     "JwtIssuer": "https://id.example", "JwtAudience": "pai", "CodeKey": key,
                     "VectorBucketName": "", "VectorIndexName": "pai-memories",
-                    "VectorSearchEndpoint": endpoint, "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}'},
+                    "VectorSearchEndpoint": endpoint, "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}',
+                    "Tracing": "Active"},
+        # What it watches, from the other stacks' outputs; alarms to its own topic + e-mail.
+        "monitoring": {"Env": ENV, **WATCHED, "AlarmTopicArn": "",
+                       "AlarmEmail": "ops@example.com"},
     }
     stub = Stubber(moto_aws.client("cloudformation"))
     for i, s in enumerate(STACKS):
@@ -365,6 +388,8 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
             described(stub, {"security": {"ArtifactBucketName": ARTIFACTS}, "storage": {},
                              "ai": {"VectorIndexName": "pai-memories",
                                     "CollectionEndpoint": endpoint}})
+        if s == "monitoring":
+            described(stub, DEPLOYED)
         plan_new(stub, stack_name(s, ENV), declared[s])
         run_change_set(stub, stack_name(s, ENV), i)
     final = {"security": {"ArtifactBucketName": ARTIFACTS, "KeyArn": "arn:k"},
@@ -374,7 +399,8 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
     described(stub, final)
     options = flow.DeployOptions(ENV, vector_store="opensearch", auth="jwt",
                                  jwt_issuer="https://id.example", jwt_audience="pai",
-                                 principal_users={"arn:aws:iam::1:user/a": "a"})
+                                 principal_users={"arn:aws:iam::1:user/a": "a"},
+                                 tracing=True, alarm_email="ops@example.com")
     asked_model: list[str] = []
     with stub:
         done = flow.deploy(options, moto_aws, **callbacks(calls), package=build,
@@ -409,6 +435,8 @@ def test_a_deploy_with_nothing_to_change_changes_nothing_and_uploads_nothing(
         if s == "compute":
             described(stub, {"security": {"ArtifactBucketName": ARTIFACTS},
                              "ai": {"VectorBucketName": "pai-vectors-1-test"}})
+        if s == "monitoring":
+            described(stub, DEPLOYED)
         plan_unchanged(stub, stack_name(s, ENV))
     described(stub, {"storage": {"MemoriesTableName": "pai-memories-test"}})
     with stub:
@@ -463,7 +491,7 @@ def test_a_dry_run_shows_the_first_new_stack_and_stops(moto_aws: Aws, tmp_path: 
     calls = Calls()
     stub = Stubber(moto_aws.client("cloudformation"))
     plan_unchanged(stub, stack_name("security", ENV))
-    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": ""})
+    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": OWN_TOPIC})
     discarded(stub, stack_name("storage", ENV))
     with stub:
         done = flow.deploy(flow.DeployOptions(ENV, dry_run=True), moto_aws, **callbacks(calls),

@@ -18,6 +18,7 @@ from test_deploy_flow import (
     ACCOUNT,
     ARTIFACTS,
     CALLER,
+    DEPLOYED,
     ENV,
     REGION,
     Calls,
@@ -199,6 +200,8 @@ def test_an_update_keeps_the_key_and_the_mapping_it_was_deployed_with(moto_aws: 
         "Status": "FAILED", "StatusReason": "The submitted information didn't contain changes."},
         {"StackName": compute, "ChangeSetName": ANY})
     stub.add_response("delete_change_set", {}, {"StackName": compute, "ChangeSetName": ANY})
+    described(stub, DEPLOYED)  # what the monitoring stack watches
+    plan_unchanged(stub, stack_name("monitoring", ENV))
     described(stub, {})
     with stub:
         flow.deploy(flow.DeployOptions(ENV), moto_aws, **callbacks(calls),
@@ -206,7 +209,8 @@ def test_an_update_keeps_the_key_and_the_mapping_it_was_deployed_with(moto_aws: 
                     deployer=Deployer(moto_aws, ENV, sleep=lambda s: None),
                     check_model=lambda aws, m: None)
         stub.assert_no_pending_responses()
-    sent = {p["ParameterKey"]: p["ParameterValue"] for p in seen[-1]["Parameters"]}
+    (sent,) = [{p["ParameterKey"]: p["ParameterValue"] for p in cs["Parameters"]}
+               for cs in seen if cs["StackName"] == compute]
     # No --principal-user given: the deployed mapping stays, it is not reset to {}.
     assert sent["PrincipalUsers"] == '{"arn:aws:iam::1:user/a": "ann"}'
     assert sent["VectorBucketName"] == f"pai-vectors-{ACCOUNT}-{ENV}"
@@ -258,6 +262,8 @@ def test_switching_the_vector_store_keeps_the_old_one_until_every_memory_is_rein
             "ResourceType": "AWS::Lambda::Function"}}]},
         {"StackName": compute, "ChangeSetName": ANY})
     run_change_set(stub, compute, 20)
+    described(stub, DEPLOYED)
+    plan_unchanged(stub, stack_name("monitoring", ENV))
     ai_update(2, {"VectorStore": "opensearch", "KeepVectorStore": "s3vectors"})
     described(stub, both)
     order: list[str] = []
@@ -282,7 +288,8 @@ def test_switching_the_vector_store_keeps_the_old_one_until_every_memory_is_rein
     assert compute_params["VectorSearchEndpoint"] == endpoint
     assert compute_params["VectorBucketName"] == ""
     # The functions moved to the new store, then it was filled, then the old one went.
-    assert order == ["reindex into opensearch after 4 change sets"]
+    # (the fifth change set: the monitoring stack's, unchanged)
+    assert order == ["reindex into opensearch after 5 change sets"]
     assert (done.switched_from, done.reindexed) == ("s3vectors", 42)
     assert calls.questions[-1].startswith("Retire the old vector store (s3vectors)")
 

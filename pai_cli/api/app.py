@@ -46,6 +46,7 @@ from pai_cli.errors import (
     NotFound,
     PaiError,
 )
+from pai_cli.records import TurnResult
 
 MAX_BODY = 256 * 1024
 
@@ -92,17 +93,23 @@ class _Resolver(APIGatewayHttpResolver):
 
 
 def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
-              reserve_s: float = FINISH_RESERVE_S) -> APIGatewayHttpResolver:
+              reserve_s: float = FINISH_RESERVE_S,
+              on_turn: Callable[[TurnResult], None] | None = None,
+              on_user: Callable[[str], None] | None = None) -> APIGatewayHttpResolver:
     """services() returns the process's Wiring (built once per Lambda container). A /chat
     turn ends its reply by budget_s after API Gateway received the request, less reserve_s
     for storing it (api/budget.py); its memory job goes on the durable queue and is written
     off the request (SQS and the memory writer on Lambda, after the response in `pai
-    serve`)."""
+    serve`). on_turn gets each finished turn and on_user each request's resolved pai user
+    (the Lambda's logs, metrics and traces: api/observe.py)."""
     app = _Resolver(enable_validation=True)
 
     def user() -> str:
-        return user_for(principal(app.current_event.raw_event),
-                        services().settings.principal_users)
+        uid = user_for(principal(app.current_event.raw_event),
+                       services().settings.principal_users)
+        if on_user is not None:
+            on_user(uid)
+        return uid
 
     @app.post("/chat", summary="One chat turn: recall, reply, remember.",
               responses=responses(TurnOut, 404, 415, 504,
@@ -112,7 +119,7 @@ def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
                                  reserve_s)
         w = services()
         uid = user()
-        app_logger().append_keys(user_id=uid, conversation_id=body.conversation_id)
+        app_logger().append_keys(conversation_id=body.conversation_id)
         chat_service = w.chat
         wanted = body.conversation_id
         conversation = (_exact(lambda: chat_service.resolve_conversation(uid, wanted), wanted,
@@ -122,6 +129,8 @@ def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
             deadline_message="The reply did not finish within the API's 30 s limit: what "
                              "arrived is stored; ask for a shorter answer or use the "
                              "function URL (no 30 s limit)."))
+        if on_turn is not None:
+            on_turn(result)
         if isinstance(result.failure, DeadlineExceeded):
             return _json(504, {"error": result.error, **result.to_dict()})
         if result.failure is not None:

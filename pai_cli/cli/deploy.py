@@ -66,8 +66,17 @@ def deploy(
                                        "replaces the deployed one).")
     ] = None,
     alarm_topic: Annotated[
-        str | None, typer.Option("--alarm-topic", help="SNS topic ARN the dead-letter alarm "
-                                 "of the memory queue notifies.")
+        str | None, typer.Option("--alarm-topic", help="SNS topic ARN every alarm notifies "
+                                 "(default: the monitoring stack's own, pai-alarms-ENV; \"\" "
+                                 "goes back to it).")
+    ] = None,
+    alarm_email: Annotated[
+        str | None, typer.Option("--alarm-email", help="E-mail address subscribed to the "
+                                 "alarms (AWS mails a link to confirm first; \"\" removes it).")
+    ] = None,
+    tracing: Annotated[
+        bool | None, typer.Option("--tracing/--no-tracing", help="X-Ray active tracing of the "
+                                  "functions (off unless asked; kept as deployed).")
     ] = None,
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would change.")] = False,
@@ -76,9 +85,10 @@ def deploy(
     ] = False,
     as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
-    """Provision (or update) the four stacks of an environment: security, storage, ai,
-    compute. Each stack's change set is shown and confirmed before it runs; events stream
-    as they happen; the outputs (API URL, tables, bucket) are printed at the end.
+    """Provision (or update) the five stacks of an environment: security, storage, ai,
+    compute, monitoring. Each stack's change set is shown and confirmed before it runs;
+    events stream as they happen; the outputs (API URL, tables, bucket, dashboard) are
+    printed at the end.
 
     Example: pai deploy --env dev --region eu-west-1
     """
@@ -95,8 +105,10 @@ def deploy(
         raise typer.BadParameter("--auth jwt needs --jwt-issuer and --jwt-audience.",
                                  param_hint="--auth")
     check_env(env)
+    if alarm_email:
+        _check_email(alarm_email)
     if estimate:
-        _print_estimate(out, vector_store, prod=env == "prod")
+        _print_estimate(out, vector_store, prod=env == "prod", tracing=bool(tracing))
         return
     users = None
     if principal_user is not None:
@@ -110,7 +122,8 @@ def deploy(
             users[arn] = check_user(name)
     options = flow.DeployOptions(env, vector_store, auth, jwt_issuer, jwt_audience, model,
                                  deployer_arn, dry_run, principal_users=users,
-                                 alarm_topic=alarm_topic)
+                                 alarm_topic=alarm_topic, alarm_email=alarm_email,
+                                 tracing=tracing)
 
     def reindex(store: str, note: Callable[[str], None]) -> int:
         return reindex_everyone(env, store, profile, region, note)
@@ -130,14 +143,26 @@ def deploy(
         if done.model_problem:
             out.note(f"pai: the stacks are deployed, but the chat model is not usable yet: "
                      f"{done.model_problem}")
+    if alarm_email and not done.dry_run:
+        out.note(f"AWS mails {alarm_email} a link to confirm the alarms' subscription: no "
+                 "alarm is delivered there until it is clicked.")
 
 
-def _print_estimate(out: Out, vector_store: str, prod: bool = False) -> None:
+def _check_email(address: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        raise typer.BadParameter(f"{address!r} is not an e-mail address.",
+                                 param_hint="--alarm-email")
+
+
+def _print_estimate(out: Out, vector_store: str, prod: bool = False,
+                    tracing: bool = False) -> None:
     from pai_cli.deploy.estimate import Usage, as_dict, estimate
 
     usage = Usage()
-    lines = estimate(vector_store, usage, prod=prod)
-    summary = as_dict(lines, vector_store, usage)
+    lines = estimate(vector_store, usage, prod=prod, tracing=tracing)
+    summary = as_dict(lines, vector_store, usage, tracing=tracing)
     if out.json:
         out.emit(summary)
         return
@@ -154,7 +179,7 @@ def status(
     drift: Annotated[bool, typer.Option("--drift/--no-drift", help="Run drift detection.")] = True,
     as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
-    """Each stack's state, its drift, and its outputs.
+    """Each stack's state, its drift, its outputs, and the state of its alarms.
 
     Example: pai status --env dev --no-drift
     """
@@ -165,10 +190,17 @@ def status(
     done = flow.status(env, deploy_session(profile, region), drift=drift)
     if out.json:
         out.emit({"env": done.env, "region": done.region,
-                  "stacks": [asdict(s) for s in done.stacks]})
+                  "stacks": [asdict(s) for s in done.stacks],
+                  "alarms": [asdict(a) for a in done.alarms]})
         return
     out.table(None, ["stack", "status", "drift"],
               [(s.stack, s.status, s.drift or "") for s in done.stacks])
+    if done.alarms:
+        out.table(None, ["alarm", "state", "since", "stack"],
+                  [(a.name, a.state, a.since or "", a.stack) for a in done.alarms])
+        firing = [a for a in done.alarms if a.state == "ALARM"]
+        out.note(f"{len(firing)} of {len(done.alarms)} alarms firing"
+                 + (": " + "; ".join(f"{a.name}: {a.reason}" for a in firing) if firing else "."))
     outputs = sorted((k, v) for s in done.stacks for k, v in s.outputs.items())
     if outputs:
         out.table(None, ["output", "value"], outputs)

@@ -13,6 +13,7 @@ from pai_cli.cli import (
     conversations,
     deploy,
     key,
+    logs,
     mcp,
     memory,
     migrate,
@@ -49,6 +50,7 @@ app.add_typer(mcp.app, name="mcp")
 app.command("deploy")(deploy.deploy)
 app.command("status")(deploy.status)
 app.command("destroy")(deploy.destroy)
+app.command("logs")(logs.logs)
 
 
 def _version(value: bool) -> None:

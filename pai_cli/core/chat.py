@@ -220,6 +220,7 @@ class ChatService:
                     for m in map(self._open, self.conversations.last_messages(
                         user_id, conversation_id, self.settings.history_messages, now))]
 
+        recalling = time.perf_counter()
         if self.conversations.remote:
             # One round trip for history beside embed -> search, so at most two sequential
             # remote calls happen before the model call.
@@ -232,12 +233,15 @@ class ChatService:
         else:
             history = read_history()
             recalled = self.memories.search(user_id, content, self.settings.recall_k)
+        recall_ms = (time.perf_counter() - recalling) * 1000
         conversation_id = conversation_id or new_conversation_id()
         prompt = None
         if self.model is not None:
             prompt = build_prompt(content, history, recalled, self.settings.context_tokens)
+        storing = time.perf_counter()
         message_id = (f"msg-{uuid.uuid4()}" if hooks.incognito
                       else self._store(user_id, conversation_id, "user", content))
+        store_ms = (time.perf_counter() - storing) * 1000
         result = TurnResult(conversation_id=conversation_id, user_message_id=message_id,
                             recalled=recalled, redacted=redacted, incognito=hooks.incognito,
                             exchange=[*history, ChatMessage("user", content)])
@@ -245,6 +249,10 @@ class ChatService:
             result.notice = NO_MODEL
         else:
             result.model = f"{self.model.provider}:{self.model.model_id}"
+        # recall (history, embedding, search) and store (the message and its memory job)
+        # are parts of prepare, kept apart for the API's metrics (recall / model / write).
+        result.timings_ms["recall"] = recall_ms
+        result.timings_ms["store"] = store_ms
         result.timings_ms["prepare"] = (time.perf_counter() - started) * 1000
         return PreparedTurn(user_id, result, prompt, started)
 

@@ -57,7 +57,20 @@ PRICES: dict[str, Price] = {
                         "moved or monitored by Intelligent-Tiering)", "S3 pricing page"),
     "s3_put": Price(0.005, "per 1,000 PUTs", "S3 pricing page"),
     "sqs": Price(0.40, "per million requests (first million a month free)", "SQS pricing page"),
-    "alarm": Price(0.10, "per standard alarm-month", "CloudWatch pricing page"),
+    "alarm": Price(0.10, "per standard-resolution alarm metric a month (a metric-math alarm "
+                   "pays for each metric it reads)", "CloudWatch pricing page"),
+    "dashboard": Price(3.00, "per dashboard-month (an account's first three are free)",
+                       "https://www.factualminds.com/blog/amazon-cloudwatch-pricing-metrics-"
+                       f"logs-alarms-dashboards/ (2026-06-13: dashboards $3 each); {READ}"),
+    "custom_metric": Price(0.30, "per custom metric a month (first 10,000; an account's first "
+                           "10 are free); embedded-metric-format lines bill as log ingestion",
+                           "https://cal53.calculator.city/cloudwatch-custom-metrics-calculator/ "
+                           f"(quoting the CloudWatch pricing page); {READ}"),
+    "xray_recorded": Price(5.00, "per million traces recorded (an account's first 100,000 a "
+                           "month are free)", "https://aws.amazon.com/xray/pricing/ (the stored "
+                           f"German and Chinese editions of the page); {READ}"),
+    "xray_read": Price(0.50, "per million traces retrieved or scanned (first million a month "
+                       "free)", f"https://aws.amazon.com/xray/pricing/; {READ}"),
     "logs": Price(0.50, "per GB ingested", "CloudWatch pricing page"),
     "ocu_hour": Price(0.24, "per OCU-hour", f"https://aws.amazon.com/blogs/big-data/amazon-"
                       "opensearch-serverless-cost-effective-search-capabilities-at-any-scale "
@@ -74,6 +87,18 @@ PRICES: dict[str, Price] = {
                        f"https://www.oflight.co.jp/en/columns/aws-s3-vectors-ai-rag-cost-"
                        f"reduction-guide-2026; {READ}"),
 }
+
+ALARM_METRICS = 22
+"""What the alarms read (infra/monitoring.yaml and the storage stack's dead-letter alarm):
+3 per function x 4, the API's 5xx share (2 metrics) and p95 latency (1), each table's read +
+write throttle events (2 x 2), the queue's and the dead-letter queue's oldest job (2), the
+dead-letter depth (1). tests/test_observability.py counts them in the templates."""
+CUSTOM_METRICS = 10
+"""The functions' own metrics (pai_cli/api/observe.py: 7 of the turn, 3 of the writer), one
+dimension (service) each."""
+TRACES_VIEWED = 1000
+"""Traces looked at in the console a month, with --tracing (a guess: well inside the free
+million)."""
 
 POLLING_REQUESTS = 5 * 3 * 60 * HOURS
 """The SQS event source mapping long-polls (20 s) with ~5 pollers while the queue is idle:
@@ -115,7 +140,7 @@ def p(name: str) -> float:
 
 
 def estimate(vector_store: str = "s3vectors", usage: Usage | None = None,
-             prod: bool = False) -> list[Line]:
+             prod: bool = False, tracing: bool = False) -> list[Line]:
     u = usage or Usage()
     requests = u.turns + u.searches
     written = u.turns * u.facts_per_turn
@@ -155,9 +180,27 @@ def estimate(vector_store: str = "s3vectors", usage: Usage | None = None,
         Line("SQS memory queue", (u.turns * 3 + POLLING_REQUESTS) * p("sqs") / 1e6, False,
              "send, receive, delete per job, and the event source mapping's idle long polls "
              "(~657k a month: inside the free million on most accounts)"),
-        Line("CloudWatch alarm (dead letters)", p("alarm"), True, "one standard alarm"),
-        Line("CloudWatch Logs", requests * 2e-6 * p("logs"), False, "~2 KB of logs a request"),
+        Line("CloudWatch alarms", ALARM_METRICS * p("alarm"), True,
+             f"{ALARM_METRICS} alarm metrics: errors, throttles and duration of each function, "
+             "the API's 5xx share and p95 latency, table throttles, the queue's ages and "
+             "dead letters (an account's first 10 alarm metrics are free)"),
+        Line("CloudWatch dashboard", p("dashboard"), True,
+             "one dashboard, pai-ENV (free if the account has no more than three)"),
+        Line("CloudWatch custom metrics", CUSTOM_METRICS * p("custom_metric"), False,
+             f"{CUSTOM_METRICS} metrics in embedded metric format (turn latency by phase, "
+             "tokens, memories written, jobs): billed, by the hour, only while written"),
+        Line("CloudWatch Logs", (requests * 2e-6 + u.turns * 2e-6) * p("logs"), False,
+             "~2 KB of JSON logs a request or memory job, with the metric lines"),
     ]
+    if tracing:
+        # The default sampling rule records the first request each second and 5% of the
+        # rest: at a personal workload's rate, that is every invocation.
+        traces = requests + u.turns
+        lines.append(Line("X-Ray traces (--tracing)", traces * p("xray_recorded") / 1e6
+                          + TRACES_VIEWED * p("xray_read") / 1e6, False,
+                          f"~{traces:,} traces recorded (every API request and memory job; "
+                          "inside the free 100,000 on most accounts), "
+                          f"~{TRACES_VIEWED:,} viewed"))
     if vector_store == "opensearch":
         ocus = 2.0 if prod else 1.0
         lines.append(Line("OpenSearch Serverless", ocus * p("ocu_hour") * HOURS
@@ -175,8 +218,9 @@ def estimate(vector_store: str = "s3vectors", usage: Usage | None = None,
     return lines
 
 
-def as_dict(lines: list[Line], vector_store: str, usage: Usage) -> dict[str, object]:
-    return {"vector_store": vector_store, "usage": asdict(usage),
+def as_dict(lines: list[Line], vector_store: str, usage: Usage,
+            tracing: bool = False) -> dict[str, object]:
+    return {"vector_store": vector_store, "tracing": tracing, "usage": asdict(usage),
             "lines": [asdict(x) for x in lines],
             "monthly_usd": round(sum(x.monthly_usd for x in lines), 2),
             "fixed_floor_usd": round(sum(x.monthly_usd for x in lines if x.fixed), 2),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pai_cli.backends.aws.session import Aws, call
+from pai_cli.deploy.alarms import AlarmState, alarm_states
 from pai_cli.deploy.package import Artifact
 from pai_cli.deploy.stacks import (
     STACKS,
@@ -69,7 +70,12 @@ class DeployOptions:
     principal_users: dict[str, str] | None = None
     """Principal ARN -> pai user for the functions (PrincipalUsers); None: as deployed."""
     alarm_topic: str | None = None
-    """SNS topic of the dead-letter alarm; None: as deployed (none at first)."""
+    """SNS topic every alarm notifies; None: as deployed (at first: the monitoring stack's
+    own topic, pai-alarms-ENV)."""
+    alarm_email: str | None = None
+    """An address subscribed to the alarms' topic; None: as deployed, "": none."""
+    tracing: bool | None = None
+    """X-Ray active tracing of the functions; None: as deployed (off at first)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ class StatusOutcome:
     env: str
     region: str
     stacks: list[StackState]
+    alarms: list[AlarmState] = field(default_factory=list)
+    """The stacks' CloudWatch alarms, worst state first."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,8 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
     }
     pseudo = {"Env": env, "AWS::AccountId": caller["Account"], "AWS::Region": aws.region,
               "AWS::Partition": caller["Arn"].split(":")[1]}
+    own_topic = (f"arn:{pseudo['AWS::Partition']}:sns:{aws.region}:{caller['Account']}:"
+                 f"pai-alarms-{env}")
     on_note(f"Deploying pai env {env!r} to account {caller['Account']} in {aws.region} "
             f"as {caller['Arn']}.")
     applied: list[str] = []
@@ -191,8 +201,12 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
                                 "record stored before.")
                     given["ExistingKeyArn"] = kept
             elif stack == "storage":
-                given["AlarmTopicArn"] = (options.alarm_topic if options.alarm_topic is not None
-                                          else now.get("AlarmTopicArn", ""))
+                # The dead-letter alarm tells the same topic as the monitoring stack's alarms:
+                # yours (--alarm-topic), else that stack's own, whose ARN its name fixes.
+                chosen = (options.alarm_topic if options.alarm_topic is not None
+                          else now.get("AlarmTopicArn", "")) or own_topic
+                state["alarm_topic"] = chosen
+                given["AlarmTopicArn"] = chosen
             elif stack == "ai":
                 old, keep = now.get("VectorStore", ""), now.get("KeepVectorStore", "")
                 if old and old != options.vector_store:
@@ -209,6 +223,14 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
                 given["PrincipalUsers"] = (
                     json.dumps(options.principal_users, sort_keys=True)
                     if options.principal_users is not None else now.get("PrincipalUsers", "{}"))
+                given["Tracing"] = ({True: "Active", False: "PassThrough"}[options.tracing]
+                                    if options.tracing is not None
+                                    else now.get("Tracing", "PassThrough"))
+            elif stack == "monitoring":
+                topic = state.get("alarm_topic") or own_topic
+                given["AlarmTopicArn"] = "" if topic == own_topic else topic
+                given["AlarmEmail"] = (options.alarm_email if options.alarm_email is not None
+                                       else now.get("AlarmEmail", ""))
             return given
         return resolve
 
@@ -247,6 +269,16 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
                 on_note("Dry run: the compute stack takes the new vector store's names from "
                         "the ai stack, so its changes can be shown once that is applied.")
                 break
+        if stack == "monitoring":
+            watched = _monitored_names(stacks.outputs())
+            if watched is None:
+                if not options.dry_run:
+                    raise ConfigError("The compute and storage stacks lack outputs the "
+                                      "monitoring stack needs: run `pai deploy` again.")
+                on_note("Dry run: the monitoring stack watches the compute stack's functions "
+                        "and API, so its changes can be shown once that is applied.")
+                break
+            values.update(watched)
         if run(stack) is None:
             if state.get("aborted"):
                 return outcome(aborted=True)
@@ -289,6 +321,20 @@ def _vector_names(store: str, deployed: dict[str, str]) -> dict[str, str]:
             "VectorSearchEndpoint": deployed.get("CollectionEndpoint", "") if opensearch else ""}
 
 
+_MONITORED = ("AgentFunctionName", "MemoryFunctionName", "SearchFunctionName",
+              "MemoryWriterFunctionName", "ApiId", "ConversationsTableName", "MemoriesTableName")
+
+
+def _monitored_names(deployed: dict[str, str]) -> dict[str, str] | None:
+    """The monitoring stack's parameters: what it watches, from the other stacks' outputs
+    (parameters, not imports, so it never pins an export another change must move)."""
+    names = {k: deployed.get(k, "") for k in _MONITORED}
+    names["MemoryQueueName"] = deployed.get("MemoryQueueUrl", "").rstrip("/").rsplit("/", 1)[-1]
+    names["DeadLetterQueueName"] = (
+        deployed.get("DeadLetterQueueUrl", "").rstrip("/").rsplit("/", 1)[-1])
+    return names if all(names.values()) else None
+
+
 def _vector_names_known(values: dict[str, str]) -> bool:
     if values["VectorStore"] == "opensearch":
         return bool(values["VectorSearchEndpoint"])
@@ -296,8 +342,11 @@ def _vector_names_known(values: dict[str, str]) -> bool:
 
 
 def status(env: str, aws: Aws, drift: bool = True) -> StatusOutcome:
-    """Each stack's state, its drift (optional: detection takes a while) and its outputs."""
-    return StatusOutcome(env, aws.region, Deployer(aws, check_env(env)).status(drift=drift))
+    """Each stack's state, its drift (optional: detection takes a while) and its outputs,
+    and the state of every alarm the stacks made."""
+    stacks = Deployer(aws, check_env(env)).status(drift=drift)
+    deployed = [s for s, row in zip(STACKS, stacks, strict=True) if row.status != "NOT_DEPLOYED"]
+    return StatusOutcome(env, aws.region, stacks, alarm_states(aws, env, deployed))
 
 
 def destroy(env: str, aws: Aws, confirm: Confirm, on_event: OnEvent, on_note: OnNote, *,

@@ -37,7 +37,7 @@ OUTPUTS = {
     "CollectionName": "collection",
     "CollectionEndpoint": "opensearch_endpoint",
 }
-STACKS = ("security", "storage", "ai", "compute")
+STACKS = ("security", "storage", "ai", "compute", "monitoring")
 """Every stack of an environment, in deploy order: each imports the exports of those before
 it. The one list; `pai deploy`, `status` and `destroy` (reversed) take theirs from here."""
 HOME_STACKS = STACKS[:3]
