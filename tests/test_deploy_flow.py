@@ -620,7 +620,8 @@ def test_one_stack_list() -> None:
 
     assert stacks.STACKS is names.STACKS and names.HOME_STACKS == names.STACKS[:3]
     infra = Path(__file__).resolve().parent.parent / "infra"
-    assert sorted(p.stem for p in infra.glob("*.yaml")) == sorted(names.STACKS)
+    # github-oidc.yaml is the CI deploy role, made once by hand: not a stack pai deploys.
+    assert sorted(p.stem for p in infra.glob("*.yaml") if p.stem != "github-oidc") == sorted(names.STACKS)
 
 
 def test_estimate_prices_what_the_deployment_bills() -> None:

@@ -83,6 +83,10 @@ def deploy(
     estimate: Annotated[
         bool, typer.Option("--estimate", help="Print the monthly cost of this configuration.")
     ] = False,
+    package_only: Annotated[
+        bool, typer.Option("--package-only", help="Only build the Lambda artifact (into the "
+                           "cache a deploy reuses) and print its path and sha256; no AWS call.")
+    ] = False,
     as_json: JsonOpt = False, output: OutputOpt = None,
 ) -> None:
     """Provision (or update) the five stacks of an environment: security, storage, ai,
@@ -92,6 +96,12 @@ def deploy(
 
     Example: pai deploy --env dev --region eu-west-1
     """
+    if package_only:
+        if dry_run or estimate:
+            raise typer.BadParameter("builds the artifact only: drop --dry-run and --estimate.",
+                                     param_hint="--package-only")
+        _package(Out.choose(as_json, output))
+        return
     from pai_cli.deploy import flow
     from pai_cli.deploy.stacks import check_env
     from pai_cli.wiring import deploy_session, reindex_everyone
@@ -146,6 +156,21 @@ def deploy(
     if alarm_email and not done.dry_run:
         out.note(f"AWS mails {alarm_email} a link to confirm the alarms' subscription: no "
                  "alarm is delivered there until it is clicked.")
+
+
+def _package(out: Out) -> None:
+    """The artifact `pai deploy` would upload, built where it looks for it: the same
+    sources give the same bytes, so a deploy after this one uploads exactly this zip."""
+    from pai_cli.deploy import flow
+
+    art = flow.build_in_cache(out.note)
+    fields = {"path": str(art.path), "sha256": art.sha256, "size_bytes": art.size_bytes,
+              "unzipped_bytes": art.unzipped_bytes, "wheels": len(art.wheels),
+              "dropped": art.dropped}
+    if out.json:
+        out.emit(fields)
+    else:
+        out.table(None, ["artifact", "value"], [(k, v) for k, v in fields.items() if k != "dropped"])
 
 
 def _check_email(address: str) -> None:
