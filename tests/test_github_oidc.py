@@ -61,6 +61,7 @@ REQUIRED: dict[str, list[str]] = {
     "AWS::SNS::Topic": ["sns:CreateTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes",
                         "sns:TagResource", "sns:DeleteTopic"],
     "AWS::SNS::Subscription": ["sns:Subscribe", "sns:Unsubscribe"],
+    "AWS::SNS::TopicPolicy": ["sns:SetTopicAttributes", "sns:GetTopicAttributes"],
     "AWS::S3Vectors::VectorBucket": ["s3vectors:CreateVectorBucket", "s3vectors:GetVectorBucket",
                                      "s3vectors:DeleteVectorBucket"],
     "AWS::S3Vectors::Index": ["s3vectors:CreateIndex", "s3vectors:GetIndex", "s3vectors:DeleteIndex"],

@@ -340,7 +340,7 @@ def test_monitoring_stack_on_moto_with_its_topic_and_alarms(moto_env) -> None:
     assert topic.endswith(":pai-alarms-test")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     assert outputs["AlarmTopicArn"] == topic
-    assert outputs["DashboardUrl"].endswith("#dashboards:name=pai-test")
+    assert outputs["DashboardUrl"].endswith("#dashboards:name=pai-overview-test")
     assert _put_alarms_as_cloudformation_would(moto_env, topic) == len(alarms())
     made = {a["AlarmName"]: a for a in moto_env.client("cloudwatch").describe_alarms(
         MaxRecords=100)["MetricAlarms"]}
