@@ -349,7 +349,8 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
     declared = {
         "security": {"Env": ENV, "DeployerArn": CALLER, **chat,
                      "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": ""},
-        "storage": {"Env": ENV, "AlarmTopicArn": ""},
+        "storage": {"Env": ENV, "AlarmTopicArn": "", "ConversationsTableName": "",
+                    "MemoriesTableName": ""},
         "ai": {"Env": ENV, "DeployerArn": CALLER, "VectorStore": "opensearch", "Dimension": "1024",
                "KeepVectorStore": ""},
         # The vector names come from the ai stack's outputs, as parameters (not imports).
@@ -357,12 +358,18 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "jwt",
                     "JwtIssuer": "https://id.example", "JwtAudience": "pai", "CodeKey": key,
                     "VectorBucketName": "", "VectorIndexName": "pai-memories",
-                    "VectorSearchEndpoint": endpoint, "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}'},
+                    "VectorSearchEndpoint": endpoint,
+                    # The tables the storage stack names (a restore's), as parameters too.
+                    "ConversationsTableName": "pai-conversations-test",
+                    "MemoriesTableName": "pai-memories-test.restore-20261201-090000",
+                    "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}'},
     }
     stub = Stubber(moto_aws.client("cloudformation"))
     for i, s in enumerate(STACKS):
         if s == "compute":
-            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS}, "storage": {},
+            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS},
+                             "storage": {"MemoriesTableName":
+                                         "pai-memories-test.restore-20261201-090000"},
                              "ai": {"VectorIndexName": "pai-memories",
                                     "CollectionEndpoint": endpoint}})
         plan_new(stub, stack_name(s, ENV), declared[s])
@@ -463,7 +470,9 @@ def test_a_dry_run_shows_the_first_new_stack_and_stops(moto_aws: Aws, tmp_path: 
     calls = Calls()
     stub = Stubber(moto_aws.client("cloudformation"))
     plan_unchanged(stub, stack_name("security", ENV))
-    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": ""})
+    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": "",
+                                                "ConversationsTableName": "",
+                                                "MemoriesTableName": ""})
     discarded(stub, stack_name("storage", ENV))
     with stub:
         done = flow.deploy(flow.DeployOptions(ENV, dry_run=True), moto_aws, **callbacks(calls),

@@ -114,7 +114,9 @@ def test_lambda_role_and_inline_policies(aws: Aws) -> None:
     tables = f"arn:aws:dynamodb:{REGION}:{account}:table/"
     assert set(statements("pai-dynamodb")["Tables"]["Resource"]) == {
         tables + "pai-conversations-test", tables + "pai-conversations-test/index/*",
-        tables + "pai-memories-test", tables + "pai-memories-test/index/*"}
+        tables + "pai-memories-test", tables + "pai-memories-test/index/*",
+        tables + "pai-conversations-test.restore-*", tables + "pai-memories-test.restore-*"}
+    assert statements("pai-dynamodb")["RequestLimits"]["Resource"] == [tables + "pai-limits-test"]
     bedrock = statements("pai-bedrock")
     assert set(bedrock["ChatModel"]["Resource"]) == {
         f"arn:aws:bedrock:{REGION}:{account}:inference-profile/"

@@ -17,6 +17,7 @@ from pai_cli.cli import (
     memory,
     migrate,
     models,
+    restore,
     search,
     serve,
     usage,
@@ -49,6 +50,7 @@ app.add_typer(mcp.app, name="mcp")
 app.command("deploy")(deploy.deploy)
 app.command("status")(deploy.status)
 app.command("destroy")(deploy.destroy)
+app.command("restore")(restore.restore)
 
 
 def _version(value: bool) -> None:

@@ -193,6 +193,9 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
             elif stack == "storage":
                 given["AlarmTopicArn"] = (options.alarm_topic if options.alarm_topic is not None
                                           else now.get("AlarmTopicArn", ""))
+                # Tables a `pai restore` put in use stay in use (empty: the stack's own).
+                for table in ("ConversationsTableName", "MemoriesTableName"):
+                    given[table] = now.get(table, "")
             elif stack == "ai":
                 old, keep = now.get("VectorStore", ""), now.get("KeepVectorStore", "")
                 if old and old != options.vector_store:
@@ -243,6 +246,7 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
             deployed = stacks.outputs()
             values["CodeKey"] = _upload_code(aws, deployed, options.dry_run, package, on_note)
             values.update(_vector_names(options.vector_store, deployed))
+            values.update(_table_names(env, deployed))
             if options.dry_run and not _vector_names_known(values):
                 on_note("Dry run: the compute stack takes the new vector store's names from "
                         "the ai stack, so its changes can be shown once that is applied.")
@@ -287,6 +291,15 @@ def _vector_names(store: str, deployed: dict[str, str]) -> dict[str, str]:
             "VectorIndexName": deployed.get("VectorIndexName")
             or ("pai-memories" if opensearch else "memories"),
             "VectorSearchEndpoint": deployed.get("CollectionEndpoint", "") if opensearch else ""}
+
+
+def _table_names(env: str, deployed: dict[str, str]) -> dict[str, str]:
+    """The compute stack's table parameters, from the storage stack's outputs (the tables in
+    use, which a restore changes): parameters, because an export another stack imports
+    cannot change."""
+    return {"ConversationsTableName": deployed.get("ConversationsTableName")
+            or f"pai-conversations-{env}",
+            "MemoriesTableName": deployed.get("MemoriesTableName") or f"pai-memories-{env}"}
 
 
 def _vector_names_known(values: dict[str, str]) -> bool:
