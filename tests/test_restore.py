@@ -285,8 +285,32 @@ def test_a_missing_stack_and_a_taken_name_are_refused(home: dict[str, str]) -> N
     stamp = latest.astimezone(dt.UTC).strftime("%Y%m%d-%H%M%S")
     ddb.create_table(**schema.memories_table(f"{MEMS}.restore-{stamp}"))
     deployed(stub, home["key_arn"])
-    with stub, pytest.raises(InputError, match=rf"Table {MEMS}\.restore-{stamp} already exists"):
+    with stub, pytest.raises(InputError, match=rf"Table {MEMS}\.restore-{stamp} already exists "
+                                               f"and is not a restore of {MEMS}"):
         flow.plan_restore(flow.RestoreOptions(ENV, to_time=flow.LATEST), aws, deployer)
+
+
+def test_a_run_that_stopped_is_carried_on_not_restored_again(home: dict[str, str]) -> None:
+    """A first run restored the tables and then stopped (Ctrl-C, a refused stack update):
+    the next run to the same moment uses the tables it made (DynamoDB's RestoreSummary
+    names their source) and goes on from there."""
+    import boto3
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    aws = Aws(REGION)
+    deployer, stub = cfn(aws)
+    deployed(stub, home["key_arn"])
+    with stub:
+        first = flow.plan_restore(flow.RestoreOptions(ENV, to_time=flow.LATEST), aws, deployer)
+    for t in first.tables:
+        ddb.restore_table_to_point_in_time(SourceTableName=t.source, TargetTableName=t.target)
+    deployed(stub, home["key_arn"])
+    with stub:
+        again = flow.plan_restore(flow.RestoreOptions(ENV, to_time=flow.LATEST), aws, deployer)
+    assert [(t.target, t.resume) for t in again.tables] == [(t.target, True)
+                                                             for t in first.tables]
+    assert again.lines()[1] == (f"  1. use {first.tables[0].target}, restored from {CONV} to "
+                                "latest by an earlier run that stopped")
 
 
 def test_restore_options_need_one_source() -> None:

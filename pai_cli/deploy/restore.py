@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,9 @@ class TablePlan:
     """The time restored to (ISO 8601, or "latest"), or the recovery point's ARN."""
     at: float = 0.0
     """The time restored to, to the microsecond (epoch seconds; a backup's creation)."""
+    resume: bool = False
+    """The target exists already, restored from the source by an earlier run that stopped:
+    it is used as it is (waited for if still being created), not restored again."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,12 @@ class RestorePlan:
         n = 1
         for t in self.tables:
             how = (f"to {t.point}" if t.method == "point-in-time" else f"from {t.point}")
-            out.append(f"  {n}. restore {t.source} {how} into a new table {t.target} "
-                       "(encrypted with the pai key; the current table is not changed)")
+            if t.resume:
+                out.append(f"  {n}. use {t.target}, restored from {t.source} {how} by an "
+                           "earlier run that stopped")
+            else:
+                out.append(f"  {n}. restore {t.source} {how} into a new table {t.target} "
+                           "(encrypted with the pai key; the current table is not changed)")
             n += 1
         out.append(f"  {n}. wait for the new table(s), then turn on their PITR and TTL")
         out.append(f"  {n + 1}. update {stack_name('compute', self.env)} and "
@@ -165,17 +172,26 @@ def own_table(kind: str, env: str) -> str:
     return f"pai-{kind}-{env}"
 
 
-def _table_exists(aws: Aws, name: str, env: str) -> bool:
+def _described(aws: Aws, name: str) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     try:
-        aws.client("dynamodb").describe_table(TableName=name)
-        return True
+        return dict(aws.client("dynamodb").describe_table(TableName=name)["Table"])
     except ClientError as e:
         if e.response["Error"]["Code"] == "ResourceNotFoundException":
-            return False
+            return None
         raise BackendError(f"DynamoDB refused DescribeTable on {name}: "
                            f"{e.response['Error'].get('Message', '')}") from None
+
+
+def _restored_from(table: dict[str, Any], t: TablePlan) -> bool:
+    """The table is a restore of t's source (DynamoDB's RestoreSummary says so): a restore
+    that stopped half way (Ctrl-C, a failed stack update) left it, and a run to the same
+    moment carries on with it instead of restoring again."""
+    summary = table.get("RestoreSummary") or {}
+    backup = str(summary.get("SourceBackupArn", ""))
+    return (str(summary.get("SourceTableArn", "")).endswith(f":table/{t.source}")
+            or f":table/{t.source}/backup/" in backup or (bool(backup) and backup == t.point))
 
 
 def _deployed(aws: Aws, env: str, deployer: Deployer) -> tuple[dict[str, Any], dict[str, Any],
@@ -232,11 +248,14 @@ def plan_restore(options: RestoreOptions, aws: Aws,
             by_kind[t.kind] = t
         tables = [by_kind[k] for k in KINDS if k in by_kind]
         kept = [current[k] for k in KINDS if k not in by_kind]
-    for t in tables:
-        if _table_exists(aws, t.target, env):
-            raise InputError(f"Table {t.target} already exists (a restore to the same moment "
-                             "ran before): point the stacks at it with a restore to another "
-                             "moment, or delete it first.")
+    for i, t in enumerate(tables):
+        found = _described(aws, t.target)
+        if found is None:
+            continue
+        if t.target != t.source and not _restored_from(found, t):
+            raise InputError(f"Table {t.target} already exists and is not a restore of "
+                             f"{t.source}: delete it, or restore to another moment.")
+        tables[i] = replace(t, resume=True)
     role = in_use.get("BackupRoleArn", "")
     if options.backups and not role:
         raise ConfigError(f"{stack_name('storage', env)} has no BackupRoleArn output: run "
@@ -431,9 +450,13 @@ def restore(options: RestoreOptions, aws: Aws, confirm: Confirm, on_event: OnEve
     # 1. restores to new tables, all started before any is waited for
     jobs: dict[str, str | None] = {}
     for t in plan.tables:
-        jobs[t.target] = _start(aws, plan, t)
-        done.append(f"started the restore of {t.source} into {t.target} ({t.method}, "
-                    f"{t.point})")
+        if t.resume:
+            jobs[t.target] = None
+            done.append(f"carried on with {t.target}, restored from {t.source} before")
+        else:
+            jobs[t.target] = _start(aws, plan, t)
+            done.append(f"started the restore of {t.source} into {t.target} ({t.method}, "
+                        f"{t.point})")
         on_note(done[-1] + ".")
     # 2. wait, then what a restored table does not carry over
     on_note("Waiting for the restored table(s) (minutes to hours, with their size)...")
