@@ -70,6 +70,10 @@ class DeployOptions:
     """Principal ARN -> pai user for the functions (PrincipalUsers); None: as deployed."""
     alarm_topic: str | None = None
     """SNS topic of the dead-letter alarm; None: as deployed (none at first)."""
+    user_rate: int | None = None
+    """HTTP API requests a minute per user (UserRequestsPerMinute; 0: off); None: as deployed."""
+    user_burst: int | None = None
+    """Requests a user may make at once (UserBurst); None: as deployed."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,13 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
                 given["PrincipalUsers"] = (
                     json.dumps(options.principal_users, sort_keys=True)
                     if options.principal_users is not None else now.get("PrincipalUsers", "{}"))
+                # A limit set once stays set (an update without a value would take the default).
+                for param, value in (("UserRequestsPerMinute", options.user_rate),
+                                     ("UserBurst", options.user_burst)):
+                    if value is not None:
+                        given[param] = str(value)
+                    elif param in now:
+                        given[param] = now[param]
             return given
         return resolve
 
