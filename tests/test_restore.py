@@ -622,3 +622,50 @@ def test_deploy_keeps_the_restored_tables_in_use() -> None:
     restored = {"ConversationsTableName": "pai-conversations-dev.restore-20261201-090000",
                 "MemoriesTableName": "pai-memories-dev.restore-20261201-090000"}
     assert _table_names("dev", restored) == restored
+
+
+def test_the_cli_restores_rebuilds_and_prints_the_checks(
+        home: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pai restore --yes --json` through CliRunner: the wiring's rebuild over moto, the
+    outcome as JSON (what it did, the counts, the index, every check), exit 0."""
+    import boto3
+    from typer.testing import CliRunner
+
+    from pai_cli import wiring
+    from pai_cli.cli.main import app
+    from pai_cli.config import load_settings
+
+    w = wiring.Wiring(load_settings("alice"))
+    put_memories(w, "alice", ["The passport is in the top drawer"])
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    stamps = {t: ddb.describe_continuous_backups(TableName=t)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"].astimezone(
+            dt.UTC).strftime("%Y%m%d-%H%M%S") for t in (CONV, MEMS)}
+    new_conv, new_mems = f"{CONV}.restore-{stamps[CONV]}", f"{MEMS}.restore-{stamps[MEMS]}"
+    aws = Aws(REGION)
+    stub = Stubber(aws.client("cloudformation"))
+    deployed(stub, home["key_arn"])
+    template = json.dumps({"Resources": {}})
+    updated(stub, "compute", compute_params(), compute_params(new_conv, new_mems), template)
+    updated(stub, "storage", storage_params(), storage_params(new_conv, new_mems), template)
+    stub.add_response("describe_stacks", stack_body(
+        f"pai-storage-{ENV}", "UPDATE_COMPLETE", storage_outputs(new_conv, new_mems),
+        storage_params(new_conv, new_mems)), {"StackName": f"pai-storage-{ENV}"})
+    stub.add_response("describe_stacks", stack_body(
+        f"pai-compute-{ENV}", "UPDATE_COMPLETE", None, compute_params(new_conv, new_mems)),
+        {"StackName": f"pai-compute-{ENV}"})
+    monkeypatch.setattr(wiring, "deploy_session", lambda profile, region: aws)
+    with stub:
+        r = CliRunner().invoke(app, ["restore", "--env", ENV, "--to-time", "latest", "--yes",
+                                     "--json"])
+        stub.assert_no_pending_responses()
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout[r.stdout.index('{\n'):])
+    assert out["verified"] is True and not out["dry_run"]
+    assert out["index"] == {"alice": {"memories": 1, "vectors": 1}}
+    assert out["items"]["memories"]["restored"] == out["items"]["memories"]["before"]
+    assert {c["what"] for c in out["checks"]} >= {f"stacks use {new_mems}",
+                                                  "vectors match memories"}
+    assert all(c["ok"] for c in out["checks"])
+    assert [line.split(" ")[0] for line in out["done"]] == [
+        "started", "started", "turned", "updated", "updated", "rebuilt"]

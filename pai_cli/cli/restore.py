@@ -82,6 +82,8 @@ def restore(
                   "index": {u: {"memories": m, "vectors": v} for u, (m, v) in
                             done.index.items()},
                   "checks": [asdict(c) for c in done.checks], "verified": done.verified})
+        if not done.dry_run and not done.verified:
+            raise typer.Exit(4)
         return
     if done.dry_run:
         out.note("Dry run: nothing was changed.")
