@@ -389,7 +389,6 @@ class UsageRecord:
         }
 
 
-
 @dataclass(frozen=True)
 class BucketState:
     """One user's token bucket as stored: tokens left at time `at` (epoch seconds), and a
