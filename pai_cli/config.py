@@ -187,6 +187,13 @@ class Settings:
     files memories under the caller's AWS identity instead, as the HTTP API does."""
     memory_queue_url: str | None = None
     """MEMORY_QUEUE_URL: the SQS queue of memory jobs (Lambda only)."""
+    limits_table: str | None = None
+    """LIMITS_TABLE: the HTTP API's per-user request buckets (Lambda only)."""
+    rate_per_minute: float = 0.0
+    """PAI_RATE_PER_MINUTE: requests a minute each user may make to the HTTP API, on
+    average (the compute stack's UserRequestsPerMinute); 0: no per-user limit."""
+    rate_burst: int = 20
+    """PAI_RATE_BURST: requests a user may make at once (UserBurst)."""
 
     @property
     def db_path(self) -> Path:
@@ -374,7 +381,23 @@ def lambda_settings() -> Settings:
         max_tokens=max_tokens,
         model_timeout=timeout,
         memory_queue_url=env.get("MEMORY_QUEUE_URL") or None,
+        **_rate_limit(env),
     )
+
+
+def _rate_limit(env: Mapping[str, str]) -> dict[str, Any]:
+    """The per-user limit of the HTTP API from the compute stack's parameters."""
+    try:
+        per_minute = float(env.get("PAI_RATE_PER_MINUTE") or "0")
+        burst = int(env.get("PAI_RATE_BURST") or "20")
+    except ValueError:
+        raise ConfigError("PAI_RATE_PER_MINUTE and PAI_RATE_BURST must be numbers: redeploy "
+                          "the compute stack.") from None
+    if not (math.isfinite(per_minute) and per_minute >= 0 and burst >= 1):
+        raise ConfigError(f"PAI_RATE_PER_MINUTE={per_minute} / PAI_RATE_BURST={burst}: use a "
+                          "rate of 0 or more and a burst of at least 1.")
+    return {"limits_table": env.get("LIMITS_TABLE") or None, "rate_per_minute": per_minute,
+            "rate_burst": burst}
 
 
 def _choice(var: str, allowed: tuple[str, ...], default: str) -> str:

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from pai_cli.records import (
+    BucketState,
     ChatMessage,
     ConversationInfo,
     Job,
@@ -242,3 +243,20 @@ class SecretFinder(Protocol):
 class UsageLog(Protocol):
     def record(self, user_id: str, record: UsageRecord) -> None: ...
     def records(self, user_id: str, since: float) -> list[UsageRecord]: ...
+
+
+class BucketStore(Protocol):
+    """Where the per-user request buckets live (core/rate_limit.py). Every home that limits
+    requests provides the same two calls; the limiter's correctness rests on write being
+    conditional on the version it read."""
+
+    def read(self, user_id: str) -> BucketState | None:
+        """The bucket as last written (a strongly consistent read); None: no bucket yet."""
+        ...
+
+    def write(self, user_id: str, state: BucketState, expected_version: int | None,
+              expires_at: float) -> bool:
+        """Store state only if the stored bucket still has expected_version (None: only if
+        there is none); False when another writer came first, with nothing written.
+        expires_at: after it the bucket may be dropped (it would be full again by then)."""
+        ...

@@ -388,3 +388,12 @@ class UsageRecord:
             "purpose": self.purpose,
         }
 
+
+@dataclass(frozen=True)
+class BucketState:
+    """One user's token bucket as stored: tokens left at time `at` (epoch seconds), and a
+    version that each write raises by one (what a conditional write compares)."""
+
+    tokens: float
+    at: float
+    version: int

@@ -368,7 +368,8 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
         "security": {"Env": ENV, "DeployerArn": CALLER, **chat,
                      "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": ""},
         # The dead-letter alarm tells the monitoring stack's topic, named before it exists.
-        "storage": {"Env": ENV, "AlarmTopicArn": OWN_TOPIC},
+        "storage": {"Env": ENV, "AlarmTopicArn": OWN_TOPIC, "ConversationsTableName": "",
+                    "MemoriesTableName": ""},
         "ai": {"Env": ENV, "DeployerArn": CALLER, "VectorStore": "opensearch", "Dimension": "1024",
                "KeepVectorStore": ""},
         # The vector names come from the ai stack's outputs, as parameters (not imports).
@@ -376,16 +377,23 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "jwt",
                     "JwtIssuer": "https://id.example", "JwtAudience": "pai", "CodeKey": key,
                     "VectorBucketName": "", "VectorIndexName": "pai-memories",
-                    "VectorSearchEndpoint": endpoint, "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}',
+                    "VectorSearchEndpoint": endpoint,
+                    # The tables the storage stack names (a restore's), as parameters too.
+                    "ConversationsTableName": "pai-conversations-test",
+                    "MemoriesTableName": "pai-memories-test.restore-20261201-090000",
+                    "PrincipalUsers": '{"arn:aws:iam::1:user/a": "a"}',
                     "Tracing": "Active"},
         # What it watches, from the other stacks' outputs; alarms to its own topic + e-mail.
-        "monitoring": {"Env": ENV, **WATCHED, "AlarmTopicArn": "",
-                       "AlarmEmail": "ops@example.com"},
+        # (The table names come first: the compute stack's step set them already.)
+        "monitoring": {"Env": ENV, "ConversationsTableName": "", "MemoriesTableName": "",
+                       **WATCHED, "AlarmTopicArn": "", "AlarmEmail": "ops@example.com"},
     }
     stub = Stubber(moto_aws.client("cloudformation"))
     for i, s in enumerate(STACKS):
         if s == "compute":
-            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS}, "storage": {},
+            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS},
+                             "storage": {"MemoriesTableName":
+                                         "pai-memories-test.restore-20261201-090000"},
                              "ai": {"VectorIndexName": "pai-memories",
                                     "CollectionEndpoint": endpoint}})
         if s == "monitoring":
@@ -491,7 +499,9 @@ def test_a_dry_run_shows_the_first_new_stack_and_stops(moto_aws: Aws, tmp_path: 
     calls = Calls()
     stub = Stubber(moto_aws.client("cloudformation"))
     plan_unchanged(stub, stack_name("security", ENV))
-    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": OWN_TOPIC})
+    plan_new(stub, stack_name("storage", ENV), {"Env": ENV, "AlarmTopicArn": OWN_TOPIC,
+                                                "ConversationsTableName": "",
+                                                "MemoriesTableName": ""})
     discarded(stub, stack_name("storage", ENV))
     with stub:
         done = flow.deploy(flow.DeployOptions(ENV, dry_run=True), moto_aws, **callbacks(calls),
@@ -653,3 +663,55 @@ def test_estimate_prices_what_the_deployment_bills() -> None:
     doc = json.loads(pai("deploy", "--env", "prod", "--estimate", "--vector-store",
                          "opensearch", "--json").out)
     assert doc["fixed_floor_usd"] > 350 and "standby" in " ".join(x["note"] for x in doc["lines"])
+
+
+def test_an_update_keeps_the_restored_tables_and_the_user_limits_unless_told(
+        moto_aws: Aws, tmp_path: Path) -> None:
+    """The storage stack keeps the tables a `pai restore` put in use, the compute stack is
+    given them (from the storage stack's outputs), and a per-user limit set before stays
+    unless --user-rate / --user-burst say otherwise."""
+    calls = Calls()
+    build = packager(tmp_path, calls)
+    key = f"lambda/pai-{build(lambda _m: None).sha256[:20]}.zip"
+    moto_aws.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=b"uploaded before")
+    restored = "pai-memories-test.restore-20261201-090000"
+    current = {"storage": {"Env": ENV, "AlarmTopicArn": "", "ConversationsTableName": "",
+                           "MemoriesTableName": restored},
+               "compute": {"Env": ENV, "UserRequestsPerMinute": "120", "UserBurst": "20"}}
+    client = moto_aws.client("cloudformation")
+    sent: dict[str, dict[str, str]] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent[params["StackName"]] = {p["ParameterKey"]: p["ParameterValue"]
+                                     for p in params["Parameters"]}
+    client.meta.events.register("provide-client-params.cloudformation.CreateChangeSet", record)
+    stub = Stubber(client)
+    for s in STACKS:
+        name = stack_name(s, ENV)
+        if s == "compute":
+            described(stub, {"security": {"ArtifactBucketName": ARTIFACTS},
+                             "storage": {"ConversationsTableName": "pai-conversations-test",
+                                         "MemoriesTableName": restored},
+                             "ai": {"VectorBucketName": "pai-vectors-1-test"}})
+        if s == "monitoring":
+            described(stub, DEPLOYED)
+        stack(stub, name, "UPDATE_COMPLETE", parameters=current.get(s, {"Env": ENV}))
+        stub.add_response("create_change_set", {"Id": f"cs-{name}"}, {
+            "StackName": name, "ChangeSetName": ANY, "ChangeSetType": "UPDATE",
+            "TemplateBody": ANY, "Capabilities": ANY, "Tags": ANY, "Parameters": ANY})
+        stub.add_response("describe_change_set", {
+            "Status": "FAILED", "StatusReason": "The submitted information didn't contain changes."},
+            {"StackName": name, "ChangeSetName": ANY})
+        stub.add_response("delete_change_set", {}, {"StackName": name, "ChangeSetName": ANY})
+    described(stub, {})
+    with stub:
+        flow.deploy(flow.DeployOptions(ENV, user_burst=5), moto_aws, **callbacks(calls),
+                    package=build, deployer=Deployer(moto_aws, ENV, sleep=lambda s: None),
+                    check_model=lambda aws, m: None)
+        stub.assert_no_pending_responses()
+    assert sent["pai-storage-test"]["MemoriesTableName"] == restored
+    assert sent["pai-storage-test"]["ConversationsTableName"] == ""
+    compute = sent["pai-compute-test"]
+    assert (compute["ConversationsTableName"], compute["MemoriesTableName"]) == (
+        "pai-conversations-test", restored)
+    assert (compute["UserRequestsPerMinute"], compute["UserBurst"]) == ("120", "5")

@@ -114,7 +114,9 @@ def test_lambda_role_and_inline_policies(aws: Aws) -> None:
     tables = f"arn:aws:dynamodb:{REGION}:{account}:table/"
     assert set(statements("pai-dynamodb")["Tables"]["Resource"]) == {
         tables + "pai-conversations-test", tables + "pai-conversations-test/index/*",
-        tables + "pai-memories-test", tables + "pai-memories-test/index/*"}
+        tables + "pai-memories-test", tables + "pai-memories-test/index/*",
+        tables + "pai-conversations-test.restore-*", tables + "pai-memories-test.restore-*"}
+    assert statements("pai-dynamodb")["RequestLimits"]["Resource"] == [tables + "pai-limits-test"]
     bedrock = statements("pai-bedrock")
     assert set(bedrock["ChatModel"]["Resource"]) == {
         f"arn:aws:bedrock:{REGION}:{account}:inference-profile/"
@@ -160,3 +162,46 @@ def test_names_come_from_the_stacks_outputs(aws: Aws) -> None:
     names = resolve_names(Aws(REGION), ENV, {})
     assert names.memories_table == "pai-memories-test"
     assert names.vector_bucket == f"pai-vectors-{account}-test"  # no ai stack: the reference name
+
+
+def test_backup_role_limits_table_and_the_tables_in_use(aws: Aws) -> None:
+    """What moto's CloudFormation makes of the backup and limit resources: the backup role
+    (trusted by AWS Backup) and the limits table with its
+    key. moto has no AWS::Backup::* resources (the vault, plan and selection are skipped
+    with a warning): test_restore.py asserts them on the template. A storage stack given a
+    restore's table names outputs those (its own tables stay)."""
+    iam = aws.client("iam")
+    role = iam.get_role(RoleName="pai-backup-role-test")["Role"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "backup.amazonaws.com"}
+    # moto's CloudFormation does not attach a role's ManagedPolicyArns (no error either):
+    # the two policies are asserted on the template (test_restore.py).
+    table = aws.client("dynamodb").describe_table(TableName="pai-limits-test")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "user_id", "KeyType": "HASH"}]
+    assert exports(aws)["pai-test-LimitsTableName"] == "pai-limits-test"
+    storage = aws.client("cloudformation").describe_stacks(StackName="pai-storage-test")
+    outputs = {o["OutputKey"]: o.get("OutputValue") for o in storage["Stacks"][0]["Outputs"]}
+    assert outputs["BackupRoleArn"] == role["Arn"]
+    assert outputs["ConversationsTableName"] == "pai-conversations-test"
+    restored = "pai-memories-test2.restore-20261201-090000"
+    account = aws.account_id()
+    cfn = aws.client("cloudformation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cfn.create_stack(StackName="pai-security-test2",
+                         TemplateBody=(INFRA / "security.yaml").read_text(),
+                         Parameters=[{"ParameterKey": "Env", "ParameterValue": "test2"},
+                                     {"ParameterKey": "DeployerArn", "ParameterValue":
+                                      f"arn:aws:iam::{account}:user/deployer"}],
+                         Capabilities=["CAPABILITY_NAMED_IAM"])
+        cfn.create_stack(StackName="pai-storage-test2",
+                         TemplateBody=(INFRA / "storage.yaml").read_text(),
+                         Parameters=[{"ParameterKey": "Env", "ParameterValue": "test2"},
+                                     {"ParameterKey": "MemoriesTableName",
+                                      "ParameterValue": restored}],
+                         Capabilities=["CAPABILITY_NAMED_IAM"])
+    outputs = {o["OutputKey"]: o.get("OutputValue") for o in
+               cfn.describe_stacks(StackName="pai-storage-test2")["Stacks"][0]["Outputs"]}
+    assert outputs["MemoriesTableName"] == restored
+    assert outputs["ConversationsTableName"] == "pai-conversations-test2"
+    assert "pai-memories-test2" in aws.client("dynamodb").list_tables()["TableNames"]

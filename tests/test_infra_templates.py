@@ -108,13 +108,15 @@ def test_contract_outputs() -> None:
     assert set(load("security")["Parameters"]) == {"Env", "DeployerArn", "ChatModelId",
                                                    "ChatFoundationModelId", "EmbeddingModelId",
                                                    "ExistingKeyArn"}
-    assert set(load("storage")["Parameters"]) == {"Env", "AlarmTopicArn"}
+    assert set(load("storage")["Parameters"]) == {"Env", "AlarmTopicArn",
+                                                  "ConversationsTableName", "MemoriesTableName"}
     assert set(load("ai")["Parameters"]) == {"Env", "VectorStore", "KeepVectorStore",
                                              "DeployerArn", "Dimension"}
     assert set(load("compute")["Parameters"]) == {
         "Env", "CodeKey", "VectorStore", "VectorBucketName", "VectorIndexName",
         "VectorSearchEndpoint", "PrincipalUsers", "AuthMode", "JwtIssuer", "JwtAudience",
-        "ChatModelId", "EmbeddingModelId", "LogRetentionDays", "Tracing"}
+        "ChatModelId", "EmbeddingModelId", "LogRetentionDays", "Tracing",
+        "ConversationsTableName", "MemoriesTableName", "UserRequestsPerMinute", "UserBurst"}
     assert set(load("monitoring")["Parameters"]) == {
         "Env", "AgentFunctionName", "MemoryFunctionName", "SearchFunctionName",
         "MemoryWriterFunctionName", "ApiId", "ConversationsTableName", "MemoriesTableName",
@@ -142,7 +144,8 @@ def test_nothing_imports_the_ai_stack_so_the_vector_store_can_be_switched() -> N
 
 def test_tables_match_the_schema_module() -> None:
     tables = {sub(t["Properties"]["TableName"]): t["Properties"]
-              for t in resources("storage", "AWS::DynamoDB::Table").values()}
+              for k, t in resources("storage", "AWS::DynamoDB::Table").items()
+              if k != "LimitsTable"}  # the request buckets: tests/test_rate_limit.py
     expected = [schema.conversations_table("pai-conversations-${Env}"),
                 schema.memories_table("pai-memories-${Env}")]
     assert set(tables) == {e["TableName"] for e in expected}
@@ -327,7 +330,8 @@ def test_lambda_role_scoped_to_the_pai_resources() -> None:
     arn = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
     assert {sub(r) for r in st["Tables"]["Resource"]} == {
         arn + "pai-conversations-${Env}", arn + "pai-conversations-${Env}/index/*",
-        arn + "pai-memories-${Env}", arn + "pai-memories-${Env}/index/*"}
+        arn + "pai-memories-${Env}", arn + "pai-memories-${Env}/index/*",
+        arn + "pai-conversations-${Env}.restore-*", arn + "pai-memories-${Env}.restore-*"}
     bucket = "arn:${AWS::Partition}:s3:::pai-long-term-memory-${AWS::AccountId}-${Env}"
     assert sub(st["ListTheBucket"]["Resource"]) == bucket
     assert sub(st["MemoryBodies"]["Resource"]) == bucket + "/memories/*"
@@ -478,8 +482,9 @@ def test_functions(logical: str) -> None:
     assert {"PAI_BACKEND": "aws", "PAI_HOME": "/tmp/pai", "POWERTOOLS_SERVICE_NAME": "pai",
             "LOG_LEVEL": "INFO"}.items() <= env.items()
     assert env["PAI_ENV"] == {"Ref": "Env"} and env["VECTOR_STORE"] == {"Ref": "VectorStore"}
-    assert import_of(env["CONVERSATIONS_TABLE"]) == "pai-${Env}-ConversationsTableName"
-    assert import_of(env["MEMORIES_TABLE"]) == "pai-${Env}-MemoriesTableName"
+    # Parameters (pai deploy passes the storage stack's outputs): `pai restore` changes them.
+    assert env["CONVERSATIONS_TABLE"] == {"Ref": "ConversationsTableName"}
+    assert env["MEMORIES_TABLE"] == {"Ref": "MemoriesTableName"}
     assert import_of(env["MEMORY_BUCKET"]) == "pai-${Env}-MemoryBucketName"
     assert import_of(env["KMS_KEY_ID"]) == "pai-${Env}-KeyAlias"
     assert import_of(env["KMS_KEY_ARN"]) == "pai-${Env}-KeyArn"

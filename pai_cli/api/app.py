@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from pai_cli.api.budget import API_GATEWAY_S, FINISH_RESERVE_S, chat_deadline
 from pai_cli.api.identity import Unauthenticated, principal, user_for
+from pai_cli.api.rate_limit import install as install_rate_limit
 from pai_cli.api.schema import (
     CATEGORY,
     CONVERSATION_ID,
@@ -110,6 +111,8 @@ def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
         if on_user is not None:
             on_user(uid)
         return uid
+
+    install_rate_limit(app, services, user)  # a bucket per pai user, before every route
 
     @app.post("/chat", summary="One chat turn: recall, reply, remember.",
               responses=responses(TurnOut, 404, 415, 504,

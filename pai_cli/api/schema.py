@@ -134,6 +134,8 @@ _WHY = {
     404: "No such memory or conversation for this caller.",
     413: "The request body is over 256 KiB.",
     415: "The body is not application/json.",
+    429: "Too many requests from this user: wait Retry-After seconds (a token bucket per "
+         "user; the limits are the compute stack's UserRequestsPerMinute and UserBurst).",
     500: "pai is not configured right on the server (logged).",
     502: "A store or the chat model failed; try again.",
     504: "The reply did not finish within API Gateway's 30 s: what arrived is stored.",
@@ -143,14 +145,20 @@ _WHY = {
 def responses(ok: type[BaseModel], *statuses: int,
               errors: dict[int, type[BaseModel]] | None = None) -> dict[int, Any]:
     """The responses of one route: `ok` for 200, ErrorBody (or errors[status]) for the rest.
-    400, 401, 413, 500 and 502 can come from any route; `statuses` adds the others."""
+    400, 401, 413, 429, 500 and 502 can come from any route; `statuses` adds the others."""
     out: dict[int, Any] = {200: {"description": "OK",
                                  "content": {"application/json": {"model": ok}}}}
-    for status in sorted({400, 401, 413, 500, 502, *statuses}):
+    for status in sorted({400, 401, 413, 429, 500, 502, *statuses}):
         model = (errors or {}).get(status, ErrorBody)
         out[status] = {"description": _WHY[status],
                        "content": {"application/json": {"model": model}}}
+    out[429]["headers"] = RETRY_AFTER
     return out
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds until the user's next request is "
+                                              "admitted.", "schema": {"type": "integer",
+                                                                      "minimum": 1}}}
 
 
 def finish_document(doc: dict[str, Any]) -> dict[str, Any]:

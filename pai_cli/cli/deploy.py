@@ -78,6 +78,15 @@ def deploy(
         bool | None, typer.Option("--tracing/--no-tracing", help="X-Ray active tracing of the "
                                   "functions (off unless asked; kept as deployed).")
     ] = None,
+    user_rate: Annotated[
+        int | None, typer.Option("--user-rate", min=0, max=6000, help="HTTP API requests a "
+                                 "minute each user may make, on average (0: no per-user "
+                                 "limit; default 60, then as deployed).")
+    ] = None,
+    user_burst: Annotated[
+        int | None, typer.Option("--user-burst", min=1, max=1000, help="Requests a user may "
+                                 "make at once (default 20, then as deployed).")
+    ] = None,
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would change.")] = False,
     estimate: Annotated[
@@ -133,7 +142,7 @@ def deploy(
     options = flow.DeployOptions(env, vector_store, auth, jwt_issuer, jwt_audience, model,
                                  deployer_arn, dry_run, principal_users=users,
                                  alarm_topic=alarm_topic, alarm_email=alarm_email,
-                                 tracing=tracing)
+                                 tracing=tracing, user_rate=user_rate, user_burst=user_burst)
 
     def reindex(store: str, note: Callable[[str], None]) -> int:
         return reindex_everyone(env, store, profile, region, note)

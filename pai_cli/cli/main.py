@@ -18,6 +18,7 @@ from pai_cli.cli import (
     memory,
     migrate,
     models,
+    restore,
     search,
     serve,
     usage,
@@ -51,6 +52,7 @@ app.command("deploy")(deploy.deploy)
 app.command("status")(deploy.status)
 app.command("destroy")(deploy.destroy)
 app.command("logs")(logs.logs)
+app.command("restore")(restore.restore)
 
 
 def _version(value: bool) -> None:

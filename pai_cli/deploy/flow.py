@@ -76,6 +76,10 @@ class DeployOptions:
     """An address subscribed to the alarms' topic; None: as deployed, "": none."""
     tracing: bool | None = None
     """X-Ray active tracing of the functions; None: as deployed (off at first)."""
+    user_rate: int | None = None
+    """HTTP API requests a minute per user (UserRequestsPerMinute; 0: off); None: as deployed."""
+    user_burst: int | None = None
+    """Requests a user may make at once (UserBurst); None: as deployed."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,9 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
                           else now.get("AlarmTopicArn", "")) or own_topic
                 state["alarm_topic"] = chosen
                 given["AlarmTopicArn"] = chosen
+                # Tables a `pai restore` put in use stay in use (empty: the stack's own).
+                for table in ("ConversationsTableName", "MemoriesTableName"):
+                    given[table] = now.get(table, "")
             elif stack == "ai":
                 old, keep = now.get("VectorStore", ""), now.get("KeepVectorStore", "")
                 if old and old != options.vector_store:
@@ -226,6 +233,13 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
                 given["Tracing"] = ({True: "Active", False: "PassThrough"}[options.tracing]
                                     if options.tracing is not None
                                     else now.get("Tracing", "PassThrough"))
+                # A limit set once stays set (an update without a value would take the default).
+                for param, value in (("UserRequestsPerMinute", options.user_rate),
+                                     ("UserBurst", options.user_burst)):
+                    if value is not None:
+                        given[param] = str(value)
+                    elif param in now:
+                        given[param] = now[param]
             elif stack == "monitoring":
                 topic = state.get("alarm_topic") or own_topic
                 given["AlarmTopicArn"] = "" if topic == own_topic else topic
@@ -265,6 +279,7 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
             deployed = stacks.outputs()
             values["CodeKey"] = _upload_code(aws, deployed, options.dry_run, package, on_note)
             values.update(_vector_names(options.vector_store, deployed))
+            values.update(_table_names(env, deployed))
             if options.dry_run and not _vector_names_known(values):
                 on_note("Dry run: the compute stack takes the new vector store's names from "
                         "the ai stack, so its changes can be shown once that is applied.")
@@ -333,6 +348,15 @@ def _monitored_names(deployed: dict[str, str]) -> dict[str, str] | None:
     names["DeadLetterQueueName"] = (
         deployed.get("DeadLetterQueueUrl", "").rstrip("/").rsplit("/", 1)[-1])
     return names if all(names.values()) else None
+
+
+def _table_names(env: str, deployed: dict[str, str]) -> dict[str, str]:
+    """The compute stack's table parameters, from the storage stack's outputs (the tables in
+    use, which a restore changes): parameters, because an export another stack imports
+    cannot change."""
+    return {"ConversationsTableName": deployed.get("ConversationsTableName")
+            or f"pai-conversations-{env}",
+            "MemoriesTableName": deployed.get("MemoriesTableName") or f"pai-memories-{env}"}
 
 
 def _vector_names_known(values: dict[str, str]) -> bool:

@@ -258,6 +258,20 @@ class Wiring:
                                self.settings.env)
         return local
 
+    @cached_property
+    def rate_limiter(self) -> Any:
+        """The HTTP API's per-user limit: a token bucket per user in the storage stack's
+        limits table, on Lambda only. `pai serve` answers one person on their own machine
+        and has none (None: every request is admitted)."""
+        s = self.settings
+        if not (self.is_aws and s.in_lambda and s.limits_table and s.rate_per_minute > 0):
+            return None
+        from pai_cli.backends.aws.rate_limits import DynamoBucketStore
+        from pai_cli.core.rate_limit import Limit, RateLimiter
+
+        return RateLimiter(DynamoBucketStore(self.aws, s.limits_table, s.env),
+                           Limit(s.rate_per_minute, s.rate_burst), self.clock)
+
     def queued_job(self, body: str, message_id: str, receive_count: int) -> Any:
         """The job an SQS record of the memory queue carries (the memory writer's input)."""
         from pai_cli.backends.aws.sqs_queue import decode_message
@@ -354,6 +368,40 @@ def reindex_everyone(env: str, vector_store: str, profile: str | None, region: s
             on_note(f"  {user_id}: {n} memories")
             total += n
         return total
+    finally:
+        w.close()
+
+
+def rebuild_restored_index(env: str, tables: dict[str, str], vector_store: str,
+                           previous_memories: str, profile: str | None, region: str | None,
+                           on_note: Any) -> dict[str, tuple[int, int]]:
+    """`pai restore`'s index step: every user's memories in the restored tables re-embedded
+    into the vector store (reindex also drops the vectors of memories the restored table
+    does not hold), and the vectors of users the old table had but the restored one has not
+    deleted. Returns per user (memories reindexed, vectors the index holds after)."""
+    from pai_cli.config import load_settings
+
+    settings = load_settings(None, backend="aws", env=env, vector_store=vector_store)
+    settings = replace(settings, aws_names={**settings.aws_names, **tables})
+    w = Wiring(settings, choice=ModelChoice(profile=profile, region=region))
+    try:
+        found: dict[str, tuple[int, int]] = {}
+        users = w.memories.store.user_ids()
+        for user_id in users:
+            n = w.memories.reindex(user_id)
+            vectors = sum(1 for _ in w.memories.index.keys_of(user_id))
+            on_note(f"  {user_id}: {n} memories, {vectors} vectors")
+            found[user_id] = (n, vectors)
+        if previous_memories and previous_memories != tables.get("memories_table"):
+            from pai_cli.backends.aws.memory_store import DynamoMemoryStore
+
+            names = w.aws_names
+            before = DynamoMemoryStore(w.aws, previous_memories, names.memory_bucket, env,
+                                       kms_key=names.key_arn or names.key_alias)
+            for user_id in sorted(set(before.user_ids()) - set(users)):
+                w.memories.index.delete_user(user_id)
+                on_note(f"  {user_id}: not in the restored table, vectors removed")
+        return found
     finally:
         w.close()
 
