@@ -138,6 +138,24 @@ def updated(stub: Stubber, stack: str, before: dict[str, str], after: dict[str, 
                       {"StackName": name})
 
 
+def monitoring(stub: Stubber, params: dict[str, str] | None = None) -> None:
+    """Whether the environment has a monitoring stack (asked before the stacks are pointed
+    at the restored tables); with params, it has, with those parameters."""
+    name = f"pai-monitoring-{ENV}"
+    if params is None:
+        stub.add_client_error("describe_stacks", "ValidationError",
+                              f"Stack with id {name} does not exist", 400,
+                              expected_params={"StackName": name})
+    else:
+        stub.add_response("describe_stacks", stack_body(name, "UPDATE_COMPLETE", None, params),
+                          {"StackName": name})
+
+
+def monitoring_params(conv: str = CONV, mems: str = MEMS) -> dict[str, str]:
+    return {"Env": ENV, "ConversationsTableName": conv, "MemoriesTableName": mems,
+            "AlarmTopicArn": "", "AlarmEmail": ""}
+
+
 def cfn(aws: Aws) -> tuple[Deployer, Stubber]:
     return Deployer(aws, ENV, sleep=lambda s: None), Stubber(aws.client("cloudformation"))
 
@@ -173,8 +191,11 @@ def test_point_in_time_restore_end_to_end_on_moto(home: dict[str, str]) -> None:
     deployer, stub = cfn(aws)
     deployed(stub, home["key_arn"])
     template = yaml.safe_dump({"Resources": {}})
+    monitoring(stub, monitoring_params())
     updated(stub, "compute", compute_params(), compute_params(new_conv, new_mems), template)
     updated(stub, "storage", storage_params(), storage_params(new_conv, new_mems), template)
+    updated(stub, "monitoring", monitoring_params(), monitoring_params(new_conv, new_mems),
+            template)
     stub.add_response("describe_stacks", stack_body(
         f"pai-storage-{ENV}", "UPDATE_COMPLETE", storage_outputs(new_conv, new_mems),
         storage_params(new_conv, new_mems)), {"StackName": f"pai-storage-{ENV}"})
@@ -201,12 +222,13 @@ def test_point_in_time_restore_end_to_end_on_moto(home: dict[str, str]) -> None:
     assert asked == [f"Restore pai env {ENV!r} in {REGION} as planned?"]
     assert [t.target for t in done.plan.tables] == [new_conv, new_mems]
     assert done.verified, done.checks
-    assert events == ["UPDATE_COMPLETE", "UPDATE_COMPLETE"]
+    assert events == ["UPDATE_COMPLETE"] * 3  # compute, storage, and the alarms' stack
     # What it did, in order, and the counts it verified.
     assert done.done[0].startswith(f"started the restore of {CONV} into {new_conv}")
     assert done.done[2] == f"turned on PITR and TTL on {new_conv}, {new_mems}"
     assert done.done[3] == (f"updated pai-compute-{ENV}: ConversationsTableName={new_conv}, "
                             f"MemoriesTableName={new_mems}")
+    assert done.done[5].startswith(f"updated pai-monitoring-{ENV}: ")
     assert done.items == {"conversations": {"before": before[CONV], "restored": before[CONV]},
                           "memories": {"before": before[MEMS], "restored": before[MEMS]}}
     assert done.index == {"alice": (2, 2), "bob": (1, 1)}
@@ -368,6 +390,7 @@ def test_restore_from_a_backup_runs_a_restore_job_as_the_backup_role(
         "CreatedResourceArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{new_mems}"},
         {"RestoreJobId": "job-1"})
     template = json.dumps({"Resources": {}})
+    monitoring(stub)
     updated(stub, "compute", compute_params(), compute_params(mems=new_mems), template)
     updated(stub, "storage", storage_params(), storage_params(mems=new_mems), template)
     stub.add_response("describe_stacks", stack_body(
@@ -646,6 +669,7 @@ def test_the_cli_restores_rebuilds_and_prints_the_checks(
     stub = Stubber(aws.client("cloudformation"))
     deployed(stub, home["key_arn"])
     template = json.dumps({"Resources": {}})
+    monitoring(stub)
     updated(stub, "compute", compute_params(), compute_params(new_conv, new_mems), template)
     updated(stub, "storage", storage_params(), storage_params(new_conv, new_mems), template)
     stub.add_response("describe_stacks", stack_body(

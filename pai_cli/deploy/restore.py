@@ -12,7 +12,7 @@
    give them what a restore does not carry over: PITR, TTL, the pai tags.
 3. Point the stacks at them by parameters: the compute stack (the functions' table names)
    then the storage stack (its outputs, which the CLI reads, and the backup selection),
-   each an update with its own deployed template and only the table names changed.
+   then the monitoring stack where there is one (its table alarms), each an update with its own deployed template and only the table names changed.
 4. Rebuild the vector index from the restored memories (DynamoDB + the S3 bodies): the
    core's reindex for every user, through `rebuild` (deploy imports no core).
 5. Verify: items in the old and the restored tables, each restored table active, encrypted
@@ -469,7 +469,11 @@ def restore(options: RestoreOptions, aws: Aws, confirm: Confirm, on_event: OnEve
     on_note(done[-1] + ".")
     # 3. the stacks, by parameters: compute (what the functions use) first
     names = {PARAMETER[t.kind]: t.target for t in plan.tables}
-    for stack in ("compute", "storage"):
+    # The monitoring stack's table alarms watch tables by name too: left alone they would
+    # watch the old tables (an environment deployed before it existed has none).
+    monitored = call(lambda: stacks.describe(stack_name("monitoring", env)), "CloudFormation",
+                     env) is not None
+    for stack in ("compute", "storage") + (("monitoring",) if monitored else ()):
         _point_stack(stacks, stack, names, on_event, on_note)
         done.append(f"updated {stack_name(stack, env)}: " +
                     ", ".join(f"{k}={v}" for k, v in names.items()))
