@@ -12,7 +12,8 @@
    give them what a restore does not carry over: PITR, TTL, the pai tags.
 3. Point the stacks at them by parameters: the compute stack (the functions' table names)
    then the storage stack (its outputs, which the CLI reads, and the backup selection),
-   then the monitoring stack where there is one (its table alarms), each an update with its own deployed template and only the table names changed.
+   then the monitoring stack where there is one (its table alarms), each an update with
+   its own deployed template and only the table names changed.
 4. Rebuild the vector index from the restored memories (DynamoDB + the S3 bodies): the
    core's reindex for every user, through `rebuild` (deploy imports no core).
 5. Verify: items in the old and the restored tables, each restored table active, encrypted
