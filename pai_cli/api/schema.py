@@ -40,6 +40,13 @@ class SearchRequest(BaseModel):
     category: str | None = Field(default=None, max_length=40, pattern=CATEGORY)
 
 
+class AddMemoryRequest(BaseModel):
+    content: str = Field(min_length=1, max_length=TEXT_CHARS, pattern=TEXT,
+                         description="What to remember (secrets are taken out).")
+    category: str | None = Field(default=None, max_length=40, pattern=CATEGORY)
+    pinned: bool = Field(default=True, description="Pinned memories never expire.")
+
+
 class ErrorBody(BaseModel):
     """Every error: one line saying what is wrong and what to do. Never a stack trace."""
 
