@@ -52,15 +52,14 @@ class ApiClient:
         headers = {"Content-Type": "application/json"} if content is not None else {}
         try:
             return self._http.request(method, path, content=content, headers=headers,
-                                          params={k: v for k, v in (params or {}).items()
-                                                  if v is not None} or None)
+                                      params={k: v for k, v in (params or {}).items()
+                                              if v is not None} or None)
         except httpx.TimeoutException:
             raise BackendError(f"The API of {self.describe} did not answer in time: try "
                                "again.") from None
         except httpx.HTTPError as e:
             raise BackendError(f"Cannot reach the API of {self.describe} ({e}): check the "
                                "URL and your network.") from None
-        return response
 
     def answer(self, response: Any) -> dict[str, Any]:
         status = response.status_code

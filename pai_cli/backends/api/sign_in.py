@@ -80,7 +80,10 @@ def sign_in(pool: Pool, username: str, password: str, ask_code: Ask, ask_new_pas
     """SRP: InitiateAuth (USER_SRP_AUTH, SRP_A), RespondToAuthChallenge (PASSWORD_VERIFIER,
     the password claim signature), then whatever the pool asks next. Returns the
     AuthenticationResult (AccessToken, IdToken, RefreshToken, ExpiresIn)."""
-    from pycognito.aws_srp import AWSSRP
+    try:
+        from pycognito.aws_srp import AWSSRP
+    except ImportError:
+        raise ConfigError("pai login needs pycognito: pip install 'pai-cli[login]'.") from None
 
     idp = idp or idp_client(pool)
     srp = AWSSRP(username=username, password=password, pool_id=pool.user_pool_id,
