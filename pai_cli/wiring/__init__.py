@@ -38,9 +38,6 @@ class Wiring:
             # caller's AWS identity, as the HTTP API does (api/identity.py), unless a user
             # was named (--user, PAI_USER, config.toml).
             self.settings = replace(s, user=self.aws_user(), user_is_default=False)
-        if s.backend == "api" and not s.user_is_default:
-            self.notices.append(f"--backend api: the API files memories under your sign-in "
-                                f"or AWS identity; the user {s.user!r} is not used.")
 
     def aws_user(self) -> str:
         """The pai user of the AWS credentials in use: the same mapping as the HTTP API's."""
