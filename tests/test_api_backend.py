@@ -310,3 +310,95 @@ def test_smoke_as_a_process_fails_when_the_signature_is_wrong(iam_gateway: FakeG
     report = json.loads(proc.stdout)
     assert report["ok"] is False and all(not s["ok"] for s in report["steps"][:3])
     assert b"Traceback" not in proc.stderr
+
+
+# --- pai login / logout against the user pool's wire protocol -------------------------------
+
+@pytest.fixture
+def pool_env(monkeypatch: pytest.MonkeyPatch, jwt_gateway: FakeGateway) -> None:
+    monkeypatch.setenv("PAI_COGNITO_USER_POOL_ID", POOL)
+    monkeypatch.setenv("PAI_COGNITO_CLIENT_ID", CLIENT)
+
+
+def test_login_with_srp_then_use_refresh_and_logout(idp: CognitoIdp, jwt_gateway: FakeGateway,
+                                                    server_wiring: Wiring, pool_env: None,
+                                                    pai_home: Path) -> None:
+    erin = idp.add_user("erin", "Correct-horse-1")
+    r = pai("login", "--env", "dev", "--username", "erin", "--json", input="Correct-horse-1\n")
+    assert r.code == 0, r.err
+    assert "Correct-horse-1" not in r.out + r.err  # asked without echo
+    path = load_settings(None).sign_in_path("dev")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [c[0] for c in idp.calls] == ["InitiateAuth", "RespondToAuthChallenge"]
+    # SRP: the password itself is never sent.
+    assert idp.calls[0][1]["AuthFlow"] == "USER_SRP_AUTH"
+    assert "Correct-horse-1" not in json.dumps(idp.calls)
+    saved = json.loads(path.read_text())
+    assert saved["username"] == "erin" and saved["api_url"] == jwt_gateway.url
+    r = pai("--backend", "api", "--env", "dev", "memory", "add", "Erin runs on Sundays")
+    assert r.code == 0, r.err
+    erin_user = user_for(f"jwt:{idp.issuer}:{erin.sub}", readable="erin")
+    assert [m.content for m in server_wiring.memories.list(erin_user)] == ["Erin runs on Sundays"]
+    # An access token about to expire is refreshed first, and the new one saved.
+    saved["expires_at"] = time.time() - 1
+    path.write_text(json.dumps(saved))
+    r = pai("--backend", "api", "--env", "dev", "search", "when does Erin run", "--json")
+    assert r.code == 0, r.err and json.loads(r.out)
+    assert idp.calls[-1][1]["AuthFlow"] == "REFRESH_TOKEN_AUTH"
+    after = json.loads(path.read_text())
+    assert after["access_token"] != saved["access_token"] and after["expires_at"] > time.time()
+    assert after["refresh_token"] == saved["refresh_token"]
+    # Logout revokes the refresh token and removes the file.
+    r = pai("logout", "--env", "dev", "--json")
+    assert r.code == 0 and json.loads(r.out) == {"env": "dev", "signed_out": True, "revoked": True}
+    assert not path.exists() and saved["refresh_token"] in idp.revoked
+    r = pai("--backend", "api", "--env", "dev", "memory", "list")
+    assert r.code == 3 and "pai login --env dev" in r.err
+    assert pai("logout", "--env", "dev").code == 0  # nothing to do, said so
+
+
+def test_a_wrong_password_is_refused_and_nothing_is_saved(idp: CognitoIdp, pool_env: None) -> None:
+    idp.add_user("erin", "Correct-horse-1")
+    r = pai("login", "--env", "dev", "--username", "erin", input="correct-horse-1\n")
+    assert r.code == 3 and "Incorrect username or password" in r.err and r.err.count("\n") == 1
+    assert not load_settings(None).sign_in_path("dev").exists()
+    r = pai("login", "--env", "dev", "--username", "nobody", input="Correct-horse-1\n")
+    assert r.code == 3 and "Incorrect username or password" in r.err  # no user enumeration
+
+
+def test_login_answers_an_authenticator_code(idp: CognitoIdp, pool_env: None) -> None:
+    idp.add_user("frank", "Frank-pass-77", mfa_code="314159")
+    r = pai("login", "--env", "dev", "--username", "frank", input="Frank-pass-77\n000000\n")
+    assert r.code == 1 and "code is wrong" in r.err
+    r = pai("login", "--env", "dev", "--username", "frank", input="Frank-pass-77\n314159\n")
+    assert r.code == 0, r.err
+    assert "Authenticator app code" in r.err
+    assert [c[1].get("ChallengeName") for c in idp.calls[-2:]] == ["PASSWORD_VERIFIER",
+                                                                   "SOFTWARE_TOKEN_MFA"]
+
+
+def test_a_first_sign_in_sets_a_new_password(idp: CognitoIdp, pool_env: None) -> None:
+    idp.add_user("gina", "Temp-pass-1", temporary=True)
+    r = pai("login", "--env", "dev", "--username", "gina",
+            input="Temp-pass-1\nshort\nshort\n")
+    assert r.code == 1 and "new password is refused" in r.err
+    r = pai("login", "--env", "dev", "--username", "gina",
+            input="Temp-pass-1\nNew-pass-2024!\nNew-pass-2024!\n")
+    assert r.code == 0, r.err
+    r = pai("login", "--env", "dev", "--username", "gina", input="New-pass-2024!\n")
+    assert r.code == 0, r.err  # the new password is the one that works now
+
+
+def test_login_reads_the_password_from_stdin_as_a_process(idp: CognitoIdp, pool_env: None) -> None:
+    import os
+
+    idp.add_user("hana", "Hana-pass-99")
+    proc = pai_process("login", "--env", "dev", "--username", "hana", "--password-stdin",
+                       input=b"Hana-pass-99\n", env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    assert load_settings(None).sign_in_path("dev").exists()
+
+
+def test_login_on_an_iam_api_says_no_sign_in_is_needed(iam_gateway: FakeGateway) -> None:
+    r = pai("login", "--env", "dev", "--username", "x", input="y\n")
+    assert r.code == 3 and "no sign-in is needed" in r.err
