@@ -402,3 +402,71 @@ def test_login_reads_the_password_from_stdin_as_a_process(idp: CognitoIdp, pool_
 def test_login_on_an_iam_api_says_no_sign_in_is_needed(iam_gateway: FakeGateway) -> None:
     r = pai("login", "--env", "dev", "--username", "x", input="y\n")
     assert r.code == 3 and "no sign-in is needed" in r.err
+
+
+# --- against `pai serve` as a process, and where the address comes from ---------------------
+
+def test_the_api_backend_against_pai_serve(tmp_path: Path, pai_home: Path) -> None:
+    """Two processes: `pai serve` (its own home) and the CLI on --backend api (SigV4-signed;
+    pai serve serves the user it was started for and ignores the signature)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    server_env = {**os.environ, "PAI_HOME": str(tmp_path / "served"), "PAI_USER": "ivy"}
+    proc = subprocess.Popen([sys.executable, "-m", "pai_cli.cli.main", "serve", "--port", "0"],
+                            cwd=ROOT, env=server_env, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        line = b""
+        while b"serving" not in line:
+            line = proc.stderr.readline()
+            assert line, "pai serve exited early"
+        url = re.search(rb"http://[0-9.]+:\d+", line)[0].decode()  # type: ignore[index]
+        env = {**os.environ, "PAI_API_URL": url, "PAI_API_AUTH": "iam", "AWS_REGION": REGION,
+               "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}
+        added = pai_process("--backend", "api", "memory", "add", "Ivy grows tomatoes", "--json",
+                            env=env)
+        assert added.returncode == 0, added.stderr
+        found = pai_process("--backend", "api", "search", "what does Ivy grow", "--json", env=env)
+        assert json.loads(found.stdout)[0]["id"] == json.loads(added.stdout)["id"]
+        gone = pai_process("--backend", "api", "memory", "forget",
+                           json.loads(added.stdout)["id"], env=env)
+        assert gone.returncode == 0, gone.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # The server's home has the memory's trace, the client's home has none of it.
+    assert not (pai_home / "pai.db").exists()
+
+
+def test_the_address_and_sign_in_come_from_settings_then_the_sign_in_then_the_stacks(
+        pai_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pai_cli.wiring.api import endpoint
+
+    outputs = {"ApiUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com",
+               "ApiAuthMode": "cognito", "UserPoolId": "eu-west-1_Pool9",
+               "UserPoolClientId": "client9"}
+    w = Wiring(load_settings(None, backend="api", env="dev"))
+    found = endpoint(w, outputs)
+    assert (found.url, found.auth, found.region, found.user_pool_id, found.client_id) == (
+        outputs["ApiUrl"], "cognito", "eu-west-1", "eu-west-1_Pool9", "client9")
+    assert endpoint(w, {**outputs, "ApiAuthMode": "iam"}).auth == "iam"
+    with pytest.raises(Exception, match="another issuer"):
+        endpoint(w, {**outputs, "ApiAuthMode": "jwt"})
+    with pytest.raises(Exception, match="no API deployed"):
+        endpoint(w, {})
+    # A sign-in names its pool and API: no stack is read (outputs={} would fail).
+    signed_in(pai_home, "token", api_url="https://signed.example")
+    found = endpoint(w, {})
+    assert (found.url, found.auth, found.user_pool_id) == ("https://signed.example", "cognito", POOL)
+    monkeypatch.setenv("PAI_API_URL", "https://settings.example/")
+    monkeypatch.setenv("PAI_API_AUTH", "iam")
+    w = Wiring(load_settings(None, backend="api", env="dev"))
+    assert (endpoint(w, {}).url, endpoint(w, {}).auth) == ("https://settings.example", "iam")
+    monkeypatch.setenv("PAI_API_AUTH", "kerberos")
+    r = pai("--backend", "api", "search", "x")
+    assert r.code == 3 and "Unknown api_auth" in r.err
