@@ -181,7 +181,10 @@ def test_what_the_api_does_not_serve_fails_in_one_line(iam_gateway: FakeGateway,
     for args in (["memory", "import", str(lines)], ["memory", "reindex"],
                  ["memory", "edit", "mem-1234", "new"], ["memory", "list", "--all"],
                  ["search", "x", "--mode", "keyword"], ["chat", "-m", "hi", "--continue"],
-                 ["conversations", "list"]):
+                 ["conversations", "list"], ["memory", "pin", "mem-1234"],
+                 ["memory", "export"], ["memory", "history", "mem-1234"], ["memory", "log"],
+                 ["memory", "undo", "evt-1234"], ["memory", "distill"], ["memory", "queue"],
+                 ["memory", "forget", "--all", "--yes"], ["chat", "-m", "hi", "--incognito"]):
         r = pai("--backend", "api", *args)
         assert r.code == 3, (args, r.err)
         assert "not served by the HTTP API" in r.err and r.err.count("\n") == 1, r.err

@@ -30,6 +30,11 @@ class ServerSideWriter:
 
         return WriteReport()
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise not_served("The memory queue (the API's memory writer keeps its own)")
+
 
 class ApiChat:
     def __init__(self, client: ApiClient, settings: Any) -> None:
