@@ -10,7 +10,7 @@ import typer
 
 from pai_cli.cli.common import JsonOpt, OutputOpt, run_of
 from pai_cli.cli.output import Out
-from pai_cli.errors import BackendError, InputError, PaiError
+from pai_cli.errors import BackendError, InputError
 
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Environment name, e.g. dev.")]
 
@@ -37,8 +37,7 @@ def login(
 
     Example: pai login --env dev --username alice
     """
-    from pai_cli.backends.api import sign_in
-    from pai_cli.wiring.api import login_pool
+    from pai_cli.wiring.api import login_pool, sign_in
 
     state = run_of(ctx)
     wiring = state.open(None, None, backend="api", env=env or state.env)
@@ -52,11 +51,8 @@ def login(
         password = _ask("Password", hide=True)
     if not password:
         raise InputError("No password given.")
-    result = sign_in.sign_in(pool, name, password, ask_code=lambda p: _ask(p, hide=False),
-                             ask_new_password=lambda p: _ask(p, hide=True, confirm=True))
-    saved = sign_in.from_result(s.env, pool, name, result, url, wiring.clock)
-    path = s.sign_in_path()
-    sign_in.save(path, saved)
+    path = sign_in(wiring, pool, name, password, ask_code=lambda p: _ask(p, hide=False),
+                   ask_new_password=lambda p: _ask(p, hide=True, confirm=True), api_url=url)
     if out.json:
         out.emit({"env": s.env, "username": name, "user_pool_id": pool.user_pool_id,
                   "api_url": url, "sign_in_file": str(path)})
@@ -71,24 +67,17 @@ def logout(ctx: typer.Context, env: EnvOpt = None, as_json: JsonOpt = False,
 
     Example: pai logout --env dev
     """
-    from pai_cli.backends.api import sign_in
     from pai_cli.config import load_settings
+    from pai_cli.wiring.api import sign_out
 
     state = run_of(ctx)
     s = load_settings(None, env=env or state.env)
     out = Out.choose(as_json, output, s.output)
-    path = s.sign_in_path()
-    current = sign_in.load(path)
-    if current is None:
+    was_signed_in, problem = sign_out(s)
+    if not was_signed_in:
         out.emit({"env": s.env, "signed_out": False}) if out.json else out.note(
             f"Not signed in to {s.env!r}.")
         return
-    problem = None
-    try:
-        sign_in.revoke(current, endpoint_url=s.aws_endpoint)
-    except PaiError as e:
-        problem = e.message
-    sign_in.remove(path)  # whatever the pool said: this machine no longer holds the tokens
     if problem:
         raise BackendError(f"Signed out on this machine, but revoking the refresh token "
                            f"failed ({problem}): it stays valid until it expires.")

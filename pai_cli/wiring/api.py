@@ -9,9 +9,10 @@ that may describe the stacks)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pai_cli.config import aws_credentials_visible
+from pai_cli.config import Settings, aws_credentials_visible
 from pai_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -108,7 +109,24 @@ def open_api(w: Wiring) -> ApiHome:
                 "(ApiCallerPolicyArn output).")
     client = ApiClient(found.url, auth, f"{s.env!r} ({found.url})", hint)
     return ApiHome(found, client, ApiMemories(client, w.secrets_redactor()),
-                   ApiChat(client, w.chat_settings))
+                   ApiChat(client, w.chat_settings, ServerSideWriter()))
+
+
+class ServerSideWriter:
+    """The memory writer on --backend api: a turn's memory jobs are the server's (its queue
+    and memory-writer function), so none wait on this machine."""
+
+    def drain(self, user_id: str, limit: int = 200) -> Any:
+        from pai_cli.core.remember import WriteReport
+
+        return WriteReport()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        from pai_cli.backends.api.client import not_served
+
+        raise not_served("The memory queue (the API's memory writer keeps its own)")
 
 
 def login_pool(w: Wiring, user_pool_id: str | None, client_id: str | None,
@@ -131,3 +149,34 @@ def login_pool(w: Wiring, user_pool_id: str | None, client_id: str | None,
     if "_" not in pool:
         raise ConfigError(f"{pool!r} is not a user pool id (REGION_ID, e.g. eu-west-1_AbC123).")
     return Pool(pool.split("_", 1)[0], pool, client, endpoint_url=s.aws_endpoint), url
+
+
+def sign_in(w: Wiring, pool: Any, username: str, password: str, ask_code: Any,
+            ask_new_password: Any, api_url: str | None) -> Path:
+    """`pai login`: SRP with the pool, the tokens saved for the environment; their file."""
+    from pai_cli.backends.api import sign_in as cognito
+
+    result = cognito.sign_in(pool, username, password, ask_code, ask_new_password)
+    path = w.settings.sign_in_path()
+    cognito.save(path, cognito.from_result(w.settings.env, pool, username, result, api_url,
+                                           w.clock))
+    return path
+
+
+def sign_out(settings: Settings) -> tuple[bool, str | None]:
+    """`pai logout`: (whether there was a sign-in, what revoking it said if it failed). The
+    file goes whatever Cognito said: this machine no longer holds the tokens."""
+    from pai_cli.backends.api import sign_in as cognito
+    from pai_cli.errors import PaiError
+
+    path = settings.sign_in_path()
+    current = cognito.load(path)
+    if current is None:
+        return False, None
+    problem = None
+    try:
+        cognito.revoke(current, endpoint_url=settings.aws_endpoint)
+    except PaiError as e:
+        problem = e.message
+    cognito.remove(path)
+    return True, problem

@@ -22,27 +22,16 @@ class ServerModel:
     model_id = "the API's chat model"
 
 
-class ServerSideWriter:
-    """Memory jobs of a turn made through the API are the server's: none wait here."""
-
-    def drain(self, user_id: str, limit: int = 200) -> Any:
-        from pai_cli.core.remember import WriteReport
-
-        return WriteReport()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise not_served("The memory queue (the API's memory writer keeps its own)")
-
-
 class ApiChat:
-    def __init__(self, client: ApiClient, settings: Any) -> None:
+    """`writer` stands in for the memory writer: a turn's memory jobs are the server's, so
+    draining finds none here (the wiring gives an empty report's maker)."""
+
+    def __init__(self, client: ApiClient, settings: Any, writer: Any) -> None:
         self.client = client
         self.settings = settings
         self.model: Any = ServerModel()
         self.notices: list[str] = []
-        self.writer = ServerSideWriter()
+        self.writer = writer
 
     def turn(self, user_id: str, message: str, conversation_id: str | None = None,
              hooks: Any = None) -> TurnResult:
