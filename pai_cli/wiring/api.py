@@ -145,7 +145,9 @@ def login_pool(w: Wiring, user_pool_id: str | None, client_id: str | None,
             raise ConfigError(f"The API of {s.env!r} is not deployed with --auth cognito: it "
                               "takes SigV4 with your AWS credentials, no sign-in is needed.")
         pool, client, url = found.user_pool_id, found.client_id, url or found.url
-    assert pool and client
+    if not (pool and client):  # endpoint() refuses cognito without both; said for the types
+        raise ConfigError(f"No user pool for the API of {s.env!r}: pass --user-pool-id and "
+                          "--client-id.")
     if "_" not in pool:
         raise ConfigError(f"{pool!r} is not a user pool id (REGION_ID, e.g. eu-west-1_AbC123).")
     return Pool(pool.split("_", 1)[0], pool, client, endpoint_url=s.aws_endpoint), url
