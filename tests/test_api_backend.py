@@ -473,3 +473,22 @@ def test_the_address_and_sign_in_come_from_settings_then_the_sign_in_then_the_st
     monkeypatch.setenv("PAI_API_AUTH", "kerberos")
     r = pai("--backend", "api", "search", "x")
     assert r.code == 3 and "Unknown api_auth" in r.err
+
+
+def test_a_conversation_the_repl_starts_continues_on_the_server(iam_gateway: FakeGateway,
+                                                                server_wiring: Wiring) -> None:
+    """The REPL makes up its conversation's id; the server names a new one itself: the first
+    turn starts it, the next ones continue it."""
+    w = Wiring(load_settings(None, backend="api"))
+    try:
+        first = w.chat.turn("ignored", "I have a sourdough starter called Bubbles",
+                            "conv-made-up-by-the-repl")
+        second = w.chat.turn("ignored", "and it lives in the fridge", "conv-made-up-by-the-repl")
+        other = w.chat.turn("ignored", "something else", "conv-another-new-one")
+    finally:
+        w.close()
+    assert first.conversation_id == second.conversation_id != other.conversation_id
+    carol = user_for(CAROL)
+    assert [m.content for m in server_wiring.chat.messages(carol, first.conversation_id)] == [
+        "I have a sourdough starter called Bubbles", "and it lives in the fridge"]
+    assert "recall-only" in " ".join(w.chat.notices)  # the server's note reaches the CLI

@@ -32,6 +32,11 @@ class ApiChat:
         self.model: Any = ServerModel()
         self.notices: list[str] = []
         self.writer = writer
+        self._server_ids: dict[str, str] = {}
+        """Conversation ids this client used -> the server's. The server names a new
+        conversation itself (it refuses an id it does not know), while the REPL makes up the
+        id of the conversation it starts: its first turn starts one on the server, and the
+        REPL's id stands for the server's from then on."""
 
     def turn(self, user_id: str, message: str, conversation_id: str | None = None,
              hooks: Any = None) -> TurnResult:
@@ -39,8 +44,8 @@ class ApiChat:
                                   or getattr(hooks, "history", None)):
             raise not_served("pai chat --incognito")
         body: dict[str, Any] = {"message": message}
-        if conversation_id:
-            body["conversation_id"] = conversation_id
+        if conversation_id and conversation_id in self._server_ids:
+            body["conversation_id"] = self._server_ids[conversation_id]
         response = self.client.send("POST", "/chat", body)
         if response.status_code in (502, 504):
             data = _json(response)
@@ -48,11 +53,15 @@ class ApiChat:
                 error = str(data.get("error") or "The chat model failed.")
                 failure = (DeadlineExceeded(error) if response.status_code == 504
                            else ModelError(error))
-                result = records.turn(data, failure)
-                self._show(result, hooks)
-                return result
-        result = records.turn(self.client.answer(response))
+                return self._done(records.turn(data, failure), conversation_id, hooks)
+        return self._done(records.turn(self.client.answer(response)), conversation_id, hooks)
+
+    def _done(self, result: TurnResult, asked: str | None, hooks: Any) -> TurnResult:
+        if asked:
+            self._server_ids[asked] = result.conversation_id
         self._show(result, hooks)
+        if not result.reply and result.notice and result.notice not in self.notices:
+            self.notices.append(result.notice)  # the server's recall-only note, said once
         return result
 
     @staticmethod
@@ -71,6 +80,7 @@ class ApiChat:
         except NotFound:
             raise NotFound(f"No conversation {wanted!r} (the API takes full conversation "
                            "ids).") from None
+        self._server_ids[wanted] = wanted
         return wanted
 
     def latest_conversation(self, user_id: str) -> str | None:
