@@ -56,7 +56,7 @@ def test_the_cli_client_is_public_srp_only_and_revocable() -> None:
 
 def test_the_pool_is_exported_for_the_compute_stack() -> None:
     outputs = load("security")["Outputs"]
-    for name in ("UserPoolId", "UserPoolArn", "UserPoolClientId", "UserPoolIssuer"):
+    for name in ("UserPoolId", "UserPoolClientId", "UserPoolIssuer"):
         assert outputs[name]["Condition"] == "UseCognito"
         assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"pai-${{Env}}-{name}"}
     assert outputs["UserPoolIssuer"]["Value"] == {
