@@ -47,6 +47,10 @@ _KEYS: dict[str, type] = {
     "memory_categories": list,
     "allow_model_forget": bool,
     "principal_users": dict,
+    "api_url": str,
+    "api_auth": str,
+    "cognito_user_pool_id": str,
+    "cognito_client_id": str,
 }
 _ENV = {  # PAI_* variables that override the config file
     "provider": ("PAI_PROVIDER", str),
@@ -56,15 +60,24 @@ _ENV = {  # PAI_* variables that override the config file
     "backend": ("PAI_BACKEND", str),
     "env": ("PAI_ENV", str),
     "memory_mode": ("PAI_MEMORY_MODE", str),
+    "api_url": ("PAI_API_URL", str),
+    "api_auth": ("PAI_API_AUTH", str),
+    "cognito_user_pool_id": ("PAI_COGNITO_USER_POOL_ID", str),
+    "cognito_client_id": ("PAI_COGNITO_CLIENT_ID", str),
 }
 # One registry per choice: flags, config validation and the wiring all read these.
 PROVIDERS = ("bedrock", "openai", "none")
-BACKENDS = ("local", "aws")
+BACKENDS = ("local", "aws", "api")
+"""local and aws are homes; api is a client of a deployed home's HTTP API."""
+AUTH_MODES = ("iam", "jwt", "cognito")
+"""How the deployed HTTP API authorizes (`pai deploy --auth`)."""
+API_AUTHS = ("iam", "cognito")
+"""How `--backend api` signs its requests: SigV4, or the `pai login` token."""
 VECTOR_STORES = ("s3vectors", "opensearch")
 EMBEDDERS = ("default", "local", "titan", "minilm")
 MEMORY_MODES = ("distill", "verbatim")
 CHOICES = {"backend": BACKENDS, "vector_store": VECTOR_STORES, "embedder": EMBEDDERS,
-           "memory_mode": MEMORY_MODES}
+           "memory_mode": MEMORY_MODES, "api_auth": API_AUTHS}
 MAX_TTL_DAYS = 36500.0
 """A lifetime of up to 100 years: every date pai stores must stay showable (year <= 9999),
 and a memory meant to outlive that is pinned instead."""
@@ -194,6 +207,12 @@ class Settings:
     average (the compute stack's UserRequestsPerMinute); 0: no per-user limit."""
     rate_burst: int = 20
     """PAI_RATE_BURST: requests a user may make at once (UserBurst)."""
+    # --backend api: where the deployed API is and how to sign in to it. Unset: from the
+    # `pai login` cache, else from the stacks' outputs (with AWS credentials).
+    api_url: str | None = None
+    api_auth: str | None = None
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -212,6 +231,10 @@ class Settings:
     @property
     def api_key_path(self) -> Path:
         return Path(self.api_key_file).expanduser() if self.api_key_file else self.home / "api_key"
+
+    def sign_in_path(self, env: str | None = None) -> Path:
+        """`pai login`'s cache for an environment: the API's address and the tokens (0600)."""
+        return self.home / "sign-in" / f"{env or self.env}.json"
 
     @property
     def mcp_token_path(self) -> Path:

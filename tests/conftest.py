@@ -26,7 +26,8 @@ def pai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAI_USER", "alice")
     for var in ("PAI_CONFIG", "PAI_MASTER_KEY_FILE", "PAI_DEBUG", "PAI_KEY_PASSPHRASE", "NO_COLOR",
                 "PAI_MODEL", "PAI_MEMORY_MODE", "PAI_BASE_URL", "PAI_API_KEY", "PAI_MAX_TOKENS",
-                "PAI_BEDROCK_ENDPOINT",
+                "PAI_BEDROCK_ENDPOINT", "PAI_API_URL", "PAI_API_AUTH", "PAI_COGNITO_USER_POOL_ID",
+                "PAI_COGNITO_CLIENT_ID", "PAI_AWS_ENDPOINT",
                 "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                 "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(var, raising=False)

@@ -56,6 +56,7 @@ def security_values(key_arn: str, chat: str = "us.anthropic.claude-haiku-4-5-202
                      "AWS::Partition": "aws", "DeployerArn": DEPLOYER, "ChatModelId": chat,
                      "ChatFoundationModelId": foundation,
                      "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": "",
+                     "AuthMode": "iam",
                      "LambdaExecutionRole": ROLE.rsplit("/", 1)[1], "EncryptionKey": key_arn},
                attrs={"EncryptionKey.Arn": key_arn, "LambdaExecutionRole.Arn": ROLE})
     v.conditions = conditions_of(load("security"), v)

@@ -366,7 +366,8 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
     endpoint = "https://abc.us-east-1.aoss.amazonaws.com"
     declared = {
         "security": {"Env": ENV, "DeployerArn": CALLER, **chat,
-                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": ""},
+                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "jwt",
+                     "ExistingKeyArn": ""},
         # The dead-letter alarm tells the monitoring stack's topic, named before it exists.
         "storage": {"Env": ENV, "AlarmTopicArn": OWN_TOPIC, "ConversationsTableName": "",
                     "MemoriesTableName": ""},
@@ -432,6 +433,59 @@ def test_deploy_creates_every_stack_in_order_with_the_derived_parameters(
     assert body == (tmp_path / "pai-lambda.zip").read_bytes()
 
 
+def test_auth_cognito_makes_the_pool_and_authorizes_the_api_with_it(moto_aws: Aws,
+                                                                     tmp_path: Path) -> None:
+    """--auth cognito: the security stack gets AuthMode (it makes the pool and the CLI's
+    client); the compute stack's JWT authorizer gets the pool's issuer and the client id
+    from the security stack's outputs, as parameters."""
+    calls = Calls()
+    build = packager(tmp_path, calls)
+    key = f"lambda/pai-{build(lambda _m: None).sha256[:20]}.zip"
+    chat = {"ChatModelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "ChatFoundationModelId": "anthropic.claude-haiku-4-5-20251001-v1:0"}
+    issuer = f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_AbC123"
+    security_out = {"ArtifactBucketName": ARTIFACTS, "UserPoolId": f"{REGION}_AbC123",
+                    "UserPoolClientId": "cli0client", "UserPoolIssuer": issuer}
+    declared = {
+        "security": {"Env": ENV, "DeployerArn": CALLER, **chat,
+                     "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "cognito",
+                     "ExistingKeyArn": ""},
+        "storage": {"Env": ENV, "AlarmTopicArn": OWN_TOPIC, "ConversationsTableName": "",
+                    "MemoriesTableName": ""},
+        "ai": {"Env": ENV, "DeployerArn": CALLER, "VectorStore": "s3vectors", "Dimension": "1024",
+               "KeepVectorStore": ""},
+        "compute": {"Env": ENV, "VectorStore": "s3vectors", "ChatModelId": chat["ChatModelId"],
+                    "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "cognito",
+                    "JwtIssuer": issuer, "JwtAudience": "cli0client", "CodeKey": key,
+                    "VectorBucketName": "pai-vectors-1-test", "VectorIndexName": "memories",
+                    "VectorSearchEndpoint": "",
+                    "ConversationsTableName": "pai-conversations-test",
+                    "MemoriesTableName": "pai-memories-test", "PrincipalUsers": "{}",
+                    "Tracing": "PassThrough"},
+        "monitoring": {"Env": ENV, "ConversationsTableName": "", "MemoriesTableName": "",
+                       **WATCHED, "AlarmTopicArn": "", "AlarmEmail": ""},
+    }
+    stub = Stubber(moto_aws.client("cloudformation"))
+    for i, s in enumerate(STACKS):
+        if s == "compute":
+            described(stub, {"security": security_out,
+                             "ai": {"VectorBucketName": "pai-vectors-1-test"}})
+        if s == "monitoring":
+            described(stub, DEPLOYED)
+        plan_new(stub, stack_name(s, ENV), declared[s])
+        run_change_set(stub, stack_name(s, ENV), i)
+    described(stub, {"security": security_out, "compute": {"ApiUrl": "https://api.example",
+                                                           "ApiAuthMode": "cognito"}})
+    with stub:
+        done = flow.deploy(flow.DeployOptions(ENV, auth="cognito"), moto_aws, **callbacks(calls),
+                           package=build, deployer=Deployer(moto_aws, ENV, sleep=lambda s: None),
+                           check_model=lambda aws, m: None)
+        stub.assert_no_pending_responses()
+    assert done.changed_stacks == [stack_name(s, ENV) for s in STACKS]
+    assert done.outputs["UserPoolClientId"] == "cli0client"
+    assert done.outputs["ApiAuthMode"] == "cognito"
+
+
 def test_a_deploy_with_nothing_to_change_changes_nothing_and_uploads_nothing(
         moto_aws: Aws, tmp_path: Path) -> None:
     calls = Calls()
@@ -472,7 +526,7 @@ def test_a_change_set_nobody_said_yes_to_is_thrown_away(moto_aws: Aws, tmp_path:
                           "ChatModelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
                           "ChatFoundationModelId": "anthropic.claude-haiku-4-5-20251001-v1:0",
                           "EmbeddingModelId": "amazon.titan-embed-text-v2:0",
-                          "ExistingKeyArn": ""})
+                          "AuthMode": "iam", "ExistingKeyArn": ""})
     discarded(stub, name)
     hooks = callbacks(calls, answer=False)
     if answer == "no terminal":

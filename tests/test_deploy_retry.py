@@ -149,7 +149,7 @@ def test_a_deploy_after_a_plain_destroy_reuses_the_kept_key(moto_aws: Aws, tmp_p
             "Env": ENV, "DeployerArn": CALLER,
             "ChatModelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
             "ChatFoundationModelId": "anthropic.claude-haiku-4-5-20251001-v1:0",
-            "EmbeddingModelId": "amazon.titan-embed-text-v2:0",
+            "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "iam",
             "ExistingKeyArn": kept["Arn"]})})
     stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": []},
                       {"StackName": name, "ChangeSetName": ANY})
@@ -178,7 +178,8 @@ def test_an_update_keeps_the_key_and_the_mapping_it_was_deployed_with(moto_aws: 
             "Env": ENV, "DeployerArn": CALLER,
             "ChatModelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
             "ChatFoundationModelId": "anthropic.claude-haiku-4-5-20251001-v1:0",
-            "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "ExistingKeyArn": key})})
+            "EmbeddingModelId": "amazon.titan-embed-text-v2:0", "AuthMode": "iam",
+            "ExistingKeyArn": key})})
     stub.add_response("describe_change_set", {
         "Status": "FAILED", "StatusReason": "The submitted information didn't contain changes."},
         {"StackName": name, "ChangeSetName": ANY})

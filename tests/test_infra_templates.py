@@ -107,7 +107,7 @@ def test_contract_outputs() -> None:
             "ApiCallerPolicyArn"} <= set(load("compute")["Outputs"])
     assert set(load("security")["Parameters"]) == {"Env", "DeployerArn", "ChatModelId",
                                                    "ChatFoundationModelId", "EmbeddingModelId",
-                                                   "ExistingKeyArn"}
+                                                   "ExistingKeyArn", "AuthMode"}
     assert set(load("storage")["Parameters"]) == {"Env", "AlarmTopicArn",
                                                   "ConversationsTableName", "MemoriesTableName"}
     assert set(load("ai")["Parameters"]) == {"Env", "VectorStore", "KeepVectorStore",
@@ -522,7 +522,7 @@ def test_http_api_throttling_cors_and_access_logs() -> None:
 
 
 ROUTES = {"POST /chat": "Agent", "POST /search": "Search", "GET /memory/{id}": "Memory",
-          "GET /memories": "Memory", "GET /memories/{id}": "Memory",
+          "GET /memories": "Memory", "POST /memories": "Memory", "GET /memories/{id}": "Memory",
           "DELETE /memories/{id}": "Memory"}
 
 
@@ -534,7 +534,7 @@ def test_routes_integrations_and_auth() -> None:
     for key, target in ROUTES.items():
         route = routes[key]
         assert sub(route["Target"]) == f"integrations/${{{target}Integration}}"
-        # AWS_IAM unless AuthMode is jwt; the JWT authorizer only exists under that condition.
+        # AWS_IAM unless AuthMode is jwt or cognito; the JWT authorizer only exists under that condition.
         assert route["AuthorizationType"] == {"Fn::If": ["UseJwt", "JWT", "AWS_IAM"]}
         assert route["AuthorizerId"] == {"Fn::If": ["UseJwt", {"Ref": "JwtAuthorizer"},
                                                     {"Ref": "AWS::NoValue"}]}
@@ -545,7 +545,9 @@ def test_routes_integrations_and_auth() -> None:
         assert integration["IntegrationUri"] == {"Fn::GetAtt": [f"{target}Function", "Arn"]}
     tpl = load("compute")
     assert tpl["Parameters"]["AuthMode"]["Default"] == "iam"
-    assert tpl["Conditions"]["UseJwt"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]}
+    assert tpl["Conditions"]["UseJwt"] == {"Fn::Or": [
+        {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]},
+        {"Fn::Equals": [{"Ref": "AuthMode"}, "cognito"]}]}
     auth = res["JwtAuthorizer"]
     assert auth["Condition"] == "UseJwt" and auth["Properties"]["AuthorizerType"] == "JWT"
     assert auth["Properties"]["JwtConfiguration"]["Issuer"] == {"Ref": "JwtIssuer"}

@@ -1,7 +1,7 @@
 """The routes, as thin adapters over the core services the CLI uses.
 
 POST /chat, POST /search, GET /memory/{id} (a conversation's messages, as in the reference),
-GET /memories, GET /memories/{id}, DELETE /memories/{id}; GET /openapi.json. Requests are
+GET /memories, POST /memories, GET /memories/{id}, DELETE /memories/{id}; GET /openapi.json. Requests are
 validated against the models in schema.py (clear 400s), unknown ids are 404, a body that is
 not JSON 415, a method a path does not declare 405 with Allow; errors never carry a stack
 trace."""
@@ -20,12 +20,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from pai_cli.api.budget import API_GATEWAY_S, FINISH_RESERVE_S, chat_deadline
-from pai_cli.api.identity import Unauthenticated, principal, user_for
+from pai_cli.api.identity import Unauthenticated, user_of
 from pai_cli.api.rate_limit import install as install_rate_limit
 from pai_cli.api.schema import (
     CATEGORY,
     CONVERSATION_ID,
     MEMORY_ID,
+    AddMemoryRequest,
     ChatRequest,
     ConversationOut,
     ForgottenOut,
@@ -106,8 +107,7 @@ def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
     app = _Resolver(enable_validation=True)
 
     def user() -> str:
-        uid = user_for(principal(app.current_event.raw_event),
-                       services().settings.principal_users)
+        uid = user_of(app.current_event.raw_event, services().settings.principal_users)
         if on_user is not None:
             on_user(uid)
         return uid
@@ -168,6 +168,13 @@ def build_app(services: Callable[[], Any], budget_s: float = API_GATEWAY_S,
         more = len(rows) > cursor + limit
         return _json(200, {"memories": [m.to_dict() for m in page],
                            "next_cursor": cursor + limit if more else None})
+
+    @app.post("/memories", summary="Remember a memory (as `pai memory add`).",
+              responses=responses(MemoryOut, 415))
+    def add_memory(body: AddMemoryRequest) -> Response[dict]:
+        mem, uid = services().memories, user()
+        content, _ = mem.redact(body.content)
+        return _json(200, mem.add(uid, content, body.category, pinned=body.pinned).to_dict())
 
     @app.get("/memories/<memory_id>", summary="One memory.",
              responses=responses(MemoryOut, 404))

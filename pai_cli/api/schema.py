@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from pai_cli.core.text import MAX_TEXT_BYTES
 
@@ -38,6 +38,14 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=4096, pattern=TEXT)
     k: int = Field(default=5, ge=1, le=50, description="How many memories, at most.")
     category: str | None = Field(default=None, max_length=40, pattern=CATEGORY)
+
+
+class AddMemoryRequest(BaseModel):
+    content: str = Field(min_length=1, max_length=TEXT_CHARS, pattern=TEXT,
+                         description="What to remember (secrets are taken out).")
+    category: str | None = Field(default=None, max_length=40, pattern=CATEGORY)
+    # Strict: a 0 or "yes" is not a yes or no (the document says boolean).
+    pinned: StrictBool = Field(default=True, description="Pinned memories never expire.")
 
 
 class ErrorBody(BaseModel):

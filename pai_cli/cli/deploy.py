@@ -49,7 +49,8 @@ def deploy(
     vector_store: Annotated[
         str, typer.Option("--vector-store", help="s3vectors (default, no idle cost) or opensearch.")
     ] = "s3vectors",
-    auth: Annotated[str, typer.Option("--auth", help="iam (SigV4, default) or jwt.")] = "iam",
+    auth: Annotated[str, typer.Option("--auth", help="iam (SigV4, default), jwt (an OIDC "
+                                      "issuer) or cognito (a user pool; `pai login`).")] = "iam",
     jwt_issuer: Annotated[str, typer.Option("--jwt-issuer", help="OIDC issuer URL (--auth jwt).")] = "",
     jwt_audience: Annotated[str, typer.Option("--jwt-audience", help="JWT audience(s).")] = "",
     model: Annotated[
@@ -105,6 +106,7 @@ def deploy(
 
     Example: pai deploy --env dev --region eu-west-1
     """
+    from pai_cli.config import AUTH_MODES, VECTOR_STORES
     if package_only:
         if dry_run or estimate:
             raise typer.BadParameter("builds the artifact only: drop --dry-run and --estimate.",
@@ -116,10 +118,10 @@ def deploy(
     from pai_cli.wiring import deploy_session, reindex_everyone
 
     out = Out.choose(as_json, output)
-    if vector_store not in ("s3vectors", "opensearch"):
-        raise typer.BadParameter("use s3vectors or opensearch.", param_hint="--vector-store")
-    if auth not in ("iam", "jwt"):
-        raise typer.BadParameter("use iam or jwt.", param_hint="--auth")
+    if vector_store not in VECTOR_STORES:
+        raise typer.BadParameter(f"use {' or '.join(VECTOR_STORES)}.", param_hint="--vector-store")
+    if auth not in AUTH_MODES:
+        raise typer.BadParameter(f"use {', '.join(AUTH_MODES)}.", param_hint="--auth")
     if auth == "jwt" and not (jwt_issuer and jwt_audience):
         raise typer.BadParameter("--auth jwt needs --jwt-issuer and --jwt-audience.",
                                  param_hint="--auth")

@@ -13,6 +13,7 @@ from pai_cli.cli import (
     conversations,
     deploy,
     key,
+    login,
     logs,
     mcp,
     memory,
@@ -21,6 +22,7 @@ from pai_cli.cli import (
     restore,
     search,
     serve,
+    smoke,
     usage,
 )
 from pai_cli.cli.common import Run, run_of
@@ -53,6 +55,9 @@ app.command("status")(deploy.status)
 app.command("destroy")(deploy.destroy)
 app.command("logs")(logs.logs)
 app.command("restore")(restore.restore)
+app.command("smoke")(smoke.smoke)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 
 
 def _version(value: bool) -> None:
@@ -72,7 +77,8 @@ def root(
         bool, typer.Option("--debug", help="Show tracebacks (also PAI_DEBUG=1; any position).")
     ] = False,
     backend: Annotated[
-        str | None, typer.Option("--backend", help="local (default) or aws (also PAI_BACKEND).")
+        str | None, typer.Option("--backend", help="local (default), aws, or api (the deployed "
+                                 "HTTP API; also PAI_BACKEND).")
     ] = None,
     env: Annotated[
         str | None, typer.Option("--env", help="AWS environment, e.g. dev (also PAI_ENV).")

@@ -280,6 +280,14 @@ def deploy(options: DeployOptions, aws: Aws, confirm: Confirm, on_event: OnEvent
             values["CodeKey"] = _upload_code(aws, deployed, options.dry_run, package, on_note)
             values.update(_vector_names(options.vector_store, deployed))
             values.update(_table_names(env, deployed))
+            if options.auth == "cognito":  # the security stack's pool authorizes the API
+                values["JwtIssuer"] = deployed.get("UserPoolIssuer", "")
+                values["JwtAudience"] = deployed.get("UserPoolClientId", "")
+                if not values["JwtIssuer"] and options.dry_run:
+                    on_note("Dry run: the compute stack's authorizer takes the user pool "
+                            "from the security stack, so its changes can be shown once "
+                            "that is applied.")
+                    break
             if options.dry_run and not _vector_names_known(values):
                 on_note("Dry run: the compute stack takes the new vector store's names from "
                         "the ai stack, so its changes can be shown once that is applied.")

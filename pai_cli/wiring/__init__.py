@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pai_cli.backends.local.cipher import LocalCipher
     from pai_cli.backends.local.db import Database
     from pai_cli.backends.local.master_key import KeyFile
-    from pai_cli.core.chat import ChatService
+    from pai_cli.core.chat import ChatService, ChatSettings
     from pai_cli.core.memory_service import MemoryService
     from pai_cli.core.remember import WriterSettings
     from pai_cli.ports import Clock
@@ -67,6 +67,23 @@ class Wiring:
     @property
     def is_aws(self) -> bool:
         return self.settings.backend == "aws"
+
+    @property
+    def is_api(self) -> bool:
+        return self.settings.backend == "api"
+
+    @cached_property
+    def api(self) -> Any:
+        """--backend api: the deployed HTTP API's client and the services over it."""
+        from pai_cli.wiring.api import open_api
+
+        return open_api(self)
+
+    def _not_on_api(self, what: str) -> None:
+        if self.is_api:
+            from pai_cli.backends.api.client import not_served
+
+            raise not_served(what)
 
     @cached_property
     def aws(self) -> Any:
@@ -133,6 +150,8 @@ class Wiring:
     def memories(self) -> MemoryService:
         from pai_cli.core.memory_service import MemoryService, MemorySettings
 
+        if self.is_api:
+            return self.api.memories  # type: ignore[no-any-return]
         s = self.settings
         embedder: Any
         if self.is_aws:
@@ -199,6 +218,7 @@ class Wiring:
 
     @cached_property
     def conversations(self) -> Any:
+        self._not_on_api("This conversations command")
         if self.is_aws:
             from pai_cli.backends.aws.conversation_store import DynamoConversationStore
 
@@ -216,6 +236,7 @@ class Wiring:
 
     @cached_property
     def event_log(self) -> Any:
+        self._not_on_api("This memory history command")
         if self.is_aws:
             from pai_cli.backends.aws.event_log import DynamoEventLog
 
@@ -250,6 +271,7 @@ class Wiring:
         those whose send failed until they can be sent (backends/aws/sqs_queue.py)."""
         from pai_cli.backends.local.job_queue import SqliteJobQueue
 
+        self._not_on_api("The memory queue (the API's memory writer has its own)")
         local = SqliteJobQueue(self.db)
         if self.is_aws and self.settings.in_lambda:
             from pai_cli.backends.aws.sqs_queue import SqsJobQueue
@@ -280,9 +302,10 @@ class Wiring:
 
     @cached_property
     def chat(self) -> ChatService:
-        from pai_cli.core.chat import ChatService, ChatSettings
+        from pai_cli.core.chat import ChatService
 
-        s = self.settings
+        if self.is_api:
+            return self.api.chat  # type: ignore[no-any-return]
         return ChatService(
             memories=self.memories,
             conversations=self.conversations,
@@ -290,15 +313,29 @@ class Wiring:
             cipher=self.cipher,
             clock=self.clock,
             model=self.model,
-            settings=ChatSettings(
-                conversation_ttl_days=s.conversation_ttl_days, recall_k=s.recall_k,
-                history_messages=s.history_messages, context_tokens=s.context_tokens,
-                max_tokens=s.max_tokens, allow_unasked=s.allow_model_forget,
-            ),
+            settings=self.chat_settings,
             usage=self.usage_log,
             writer=self.writer_settings,
             secrets=self.secrets,
         )
+
+    @property
+    def chat_settings(self) -> ChatSettings:
+        from pai_cli.core.chat import ChatSettings
+
+        s = self.settings
+        return ChatSettings(
+            conversation_ttl_days=s.conversation_ttl_days, recall_k=s.recall_k,
+            history_messages=s.history_messages, context_tokens=s.context_tokens,
+            max_tokens=s.max_tokens, allow_unasked=s.allow_model_forget,
+        )
+
+    def secrets_redactor(self) -> Any:
+        """Takes secrets out of a text (core/redact.py with the scanner), for the API
+        backend: before the text leaves this machine."""
+        from pai_cli.core.redact import redact
+
+        return lambda content: redact(content, self.secrets)
 
     @property
     def writer_settings(self) -> WriterSettings:
@@ -311,10 +348,14 @@ class Wiring:
 
     def purge_expired(self) -> None:
         """Expired rows are deleted, not only hidden; done on write commands."""
+        if self.is_api:  # the server's
+            return
         self.memories.purge_expired(self.settings.user)
         self.conversations.purge_expired(self.settings.user, self.clock())
 
     def close(self) -> None:
+        if "api" in self.__dict__:
+            self.api.close()
         if "db" in self.__dict__:
             self.db.close()
 
