@@ -61,10 +61,6 @@ def search(
     keyword = [kv for kv in keyword if kv[0] in rows]
     vector = [kv for kv in vector if kv[0] in rows]
     if mode == "hybrid":
-        # A memory with no query term and a cosine of 0 or less shares nothing with the
-        # query: the fitted model's intercept alone would put it over a low floor.
-        matched = {m for m, _ in keyword}
-        vector = [kv for kv in vector if kv[1] > 0.0 or kv[0] in matched]
         cands = fusion.candidates(keyword, vector)
         period = timeframe.period(query, now)
         if period is not None:
