@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import pai
+from fakes.home import FakeHome
 
 from pai_cli.core import fusion, recall, text, timeframe
 
@@ -57,6 +58,36 @@ def test_search_says_nothing_relevant_instead_of_noise() -> None:
 
     r = pai("search", "what is the weather like on Mars?", "--json", "--min-score", "0")
     assert len(json.loads(r.out)) == 2
+
+
+def test_a_memory_sharing_nothing_with_the_query_is_not_recalled() -> None:
+    # No query term in common, and WordLlama puts the two a hair apart (cosine -0.006): the
+    # fitted model's intercept alone scored it 0.011, over the 0.01 floor.
+    sister = add("My sister Ana moved to Lisbon last spring")
+    question = "how tall is Mount Everest?"
+    r = pai("search", question, "--json")
+    assert r.code == 0 and json.loads(r.out) == [] and "Nothing relevant" in r.err
+    r = pai("chat", "-m", question, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["recalled"] == []
+    # With the floor off it is still listed (the memory writer shows the model its nearest
+    # memories that way), at 0: no evidence at all.
+    (hit,) = [h for h in json.loads(pai("search", question, "--json", "--min-score", "0").out)
+              if h["id"] == sister]
+    assert hit["score"] == 0.0 and hit["keyword_rank"] is None and hit["vector_score"] <= 0.0
+
+
+def test_in_core_a_memory_sharing_nothing_is_neither_found_nor_recalled() -> None:
+    h = FakeHome()  # its bag-of-words embedder gives texts sharing no word a cosine of 0
+    key = h.memories.add("alice", "The spare key is under the flowerpot")
+    assert h.memories.search("alice", "who won football match", 5) == []
+    result = h.chat.turn("alice", "who won football match")
+    assert result.recalled == [] and result.reply is None
+    floorless = h.memories.search("alice", "who won football match", 5, min_score=0.0)
+    assert [(x.memory.id, x.score) for x in floorless] == [(key.id, 0.0)]
+    # One shared word is evidence: found, over the floor.
+    (hit,) = h.memories.search("alice", "where is the key", 5)
+    assert hit.memory.id == key.id and hit.score > 0.01
 
 
 def test_min_score_flag_and_config_key(pai_home: Path) -> None:
@@ -132,7 +163,9 @@ def test_relevance_is_a_probability_rising_with_each_kind_of_evidence() -> None:
         c = fusion.Candidate("m", 1, kw, 1, cos, cos, best, kw, in_period=period)
         return fusion.relevance(c)
 
-    assert 0.0 < score(0.0, 0.0) < 0.02
+    assert score(0.0, 0.0) == score(0.0, -0.2, best=-0.2) == 0.0  # no evidence at all
+    assert 0.0 < score(0.0, 0.05, best=0.05) < 0.02
+    assert score(0.0, 0.0, period=1.0) > 0.0  # its date is evidence
     assert 0.9 < score(1.0, 0.8, best=0.8) < 1.0
     assert score(0.5, 0.3) < score(0.9, 0.3) < score(0.9, 0.5)
     assert score(0.5, 0.3, best=0.6) < score(0.5, 0.3, best=0.3)  # far below the best

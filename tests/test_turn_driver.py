@@ -126,12 +126,14 @@ def test_the_remember_job_codec_round_trips_and_refuses_what_it_cannot_read() ->
 
 def test_a_rolled_back_transaction_leaves_every_fake_as_it_was() -> None:
     h = FakeHome()
-    h.memories.add("alice", "before")
+    h.memories.add("alice", "a note written before")
     with pytest.raises(RuntimeError), h.db.transaction():
-        h.memories.add("alice", "inside, rolled back")
+        h.memories.add("alice", "a note written inside, rolled back")
         h.queue.enqueue("alice", "remember", b"x", 0.0)
         raise RuntimeError("crash")
-    assert [m.content for m in h.memories.list("alice")] == ["before"]
+    assert [m.content for m in h.memories.list("alice")] == ["a note written before"]
     assert h.queue.pending("alice", 10, time.time()) == []
-    assert [x.memory.content for x in h.memories.search("alice", "inside rolled back", 5)] == [
-        "before"]  # its vector went with it
+    # The query holds every word of the rolled-back note and two of the kept one: only the
+    # kept one is found, so the other's terms and vector went with it.
+    assert [x.memory.content for x in h.memories.search(
+        "alice", "note written inside rolled back", 5)] == ["a note written before"]

@@ -9,6 +9,9 @@ says how likely the memory is to be what was asked about. Its coefficients were 
 the three evaluation sets in bench/ (bench/conversations/fit_fusion.py, each set weighing
 the same; fitting without a set changes its recall by at most 0.03, see the README's design
 notes), so the score is that probability and a floor under it means the same for any query.
+A memory with no evidence at all (no query term, a cosine of 0 or less, not from the period)
+scores 0: it is still ranked, last, when the floor is off (the memory writer shows the model
+its nearest memories that way), and never passes a floor above 0.
 """
 
 from __future__ import annotations
@@ -123,7 +126,18 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
     return tuple(every[n] for n in names)
 
 
+def has_evidence(c: Candidate) -> bool:
+    """Whether anything links the memory to the query: a query term it holds, a vector
+    pointing its way (cosine above 0), or its date in the period the question names."""
+    return c.keyword_score > 0.0 or c.cosine > 0.0 or c.in_period > 0.0
+
+
 def relevance(c: Candidate, model: Sequence[float] = RELEVANCE) -> float:
+    """The chance the memory is what was asked about; 0 without any evidence. The linear
+    model cannot say that by itself: its intercept alone is 0.011, above the 0.01 floor,
+    so a memory sharing nothing with the query would be recalled beside real matches."""
+    if not has_evidence(c):
+        return 0.0
     # FEATURES written out: this runs for every candidate of every search (~100 each).
     b0, b_kw, b_cos, b_gap, b_period = model
     kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
