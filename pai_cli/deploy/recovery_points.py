@@ -21,7 +21,6 @@ class RecoveryPoint:
     status: str
 
 
-
 def recovery_points(env: str, aws: Aws, deployer: Deployer | None = None) -> list[RecoveryPoint]:
     """The vault's recovery points of this env's tables, newest first."""
     env = check_env(env)
