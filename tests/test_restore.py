@@ -638,7 +638,7 @@ def test_the_tables_in_use_are_parameters_of_both_stacks() -> None:
 def test_deploy_keeps_the_restored_tables_in_use() -> None:
     """A later `pai deploy` passes the tables the storage stack names to compute, and keeps
     the storage stack's own parameters as a restore left them."""
-    from pai_cli.deploy.flow import _table_names
+    from pai_cli.deploy.deploy_parameters import table_names as _table_names
 
     assert _table_names("dev", {}) == {"ConversationsTableName": "pai-conversations-dev",
                                        "MemoriesTableName": "pai-memories-dev"}
