@@ -502,6 +502,17 @@ def test_logs_bad_options_are_one_line_errors(moto_env, args, code, says) -> Non
     assert says in r.err and "Traceback" not in r.err
 
 
+def test_a_bad_since_names_since_and_no_other_option() -> None:
+    """`pai logs --since` is read before any AWS call: bad input (exit 1), one line naming
+    the option given, never --to-time (restore's) nor a date-only hint."""
+    r = pai("logs", "--env", ENV, "--since", "last tuesday")
+    assert r.code == 1, r.err
+    assert r.err.strip().splitlines() == [
+        "pai: error: --since 'last tuesday': give a span (30s, 15m, 1h, 2d, 1w) or an ISO "
+        "time (2026-12-02T09:00)."]
+    assert "--to-time" not in r.err and r.out == ""
+
+
 def test_logs_of_an_environment_not_deployed_says_so(moto_env) -> None:
     r = pai("logs", "--env", "nothere")
     assert r.code == 3 and "/aws/lambda/pai-agent-nothere" in r.err and "pai deploy" in r.err

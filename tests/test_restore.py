@@ -531,6 +531,18 @@ def test_the_cli_needs_one_source_and_reads_spans() -> None:
     assert r.exit_code == 2 and "is not a date" in r.output
 
 
+def test_a_bad_to_time_names_to_time_and_what_it_takes() -> None:
+    """The time parser is shared with `pai memory log --since`: the message names the option
+    given and what it takes (a span too), never another command's option."""
+    from conftest import pai
+
+    r = pai("restore", "--env", ENV, "--to-time", "last tuesday", "--region", REGION)
+    assert r.code == 2, r.err
+    assert "Invalid value for --to-time: 'last tuesday' is not a date" in r.err
+    assert "a span like 7d or 12h" in r.err and "--since" not in r.err
+    assert "Traceback" not in r.err and r.out == ""
+
+
 def test_the_restore_cli_only_parses_calls_and_renders() -> None:
     import ast
 
@@ -638,7 +650,7 @@ def test_the_tables_in_use_are_parameters_of_both_stacks() -> None:
 def test_deploy_keeps_the_restored_tables_in_use() -> None:
     """A later `pai deploy` passes the tables the storage stack names to compute, and keeps
     the storage stack's own parameters as a restore left them."""
-    from pai_cli.deploy.flow import _table_names
+    from pai_cli.deploy.deploy_parameters import table_names as _table_names
 
     assert _table_names("dev", {}) == {"ConversationsTableName": "pai-conversations-dev",
                                        "MemoriesTableName": "pai-memories-dev"}

@@ -16,19 +16,23 @@ def since(value: str, now: float, option: str = "--since") -> float:
     span = _SPAN.fullmatch(value.strip())
     if span:
         return now - int(span.group(1)) * _UNIT[span.group(2).lower()]
-    return moment(value, option, end_of_day=False)
+    return moment(value, option, end_of_day=False, spans=True)
 
 
-def moment(value: str, option: str = "--as-of", end_of_day: bool = True) -> float:
+def moment(value: str, option: str = "--as-of", end_of_day: bool = True,
+           spans: bool = False) -> float:
     """An ISO 8601 date or date-time, UTC unless it says otherwise. A bare date means the
-    end of that day (for --as-of: what held on that day)."""
+    end of that day (for --as-of: what held on that day). `spans`: the option takes a span
+    too (through since()), and the error says so."""
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not a date: use YYYY-MM-DD, an ISO 8601 time, or (for --since) "
-            "a span like 7d or 12h.", param_hint=option) from None
+        # The option is named by param_hint; the hint names only what that option takes.
+        takes = ("YYYY-MM-DD, an ISO 8601 time, or a span like 7d or 12h" if spans
+                 else "YYYY-MM-DD or an ISO 8601 time")
+        raise typer.BadParameter(f"{value!r} is not a date: use {takes}.",
+                                 param_hint=option) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):

@@ -1,8 +1,9 @@
 """One environment's stacks through CloudFormation: change sets, events, outputs, drift, delete.
 
-No Rich, no Typer here: callers pass a callback for the stack events (flow.py runs the
-commands). Polling is our own (an injectable sleep), not boto3's waiters, so the flow is
-testable with botocore's Stubber and prints every stack event as it arrives."""
+No Rich, no Typer here: callers pass a callback for the stack events (deploy_flow.py,
+destroy_flow.py and restore.py run the commands). Polling is our own (an injectable sleep),
+not boto3's waiters, so the flow is testable with botocore's Stubber and prints every stack
+event as it arrives."""
 
 from __future__ import annotations
 
