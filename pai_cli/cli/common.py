@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pai_cli.cli.output import Out
-from pai_cli.config import ModelChoice, Settings, load_settings
-
 if TYPE_CHECKING:
+    from pai_cli.cli.output import Out
+    from pai_cli.config import ModelChoice, Settings
     from pai_cli.wiring import Wiring
 
 UserOpt = Annotated[
@@ -37,6 +36,8 @@ class Run:
 
     def open(self, user: str | None, choice: ModelChoice | None = None,
              **overrides: str | None) -> Wiring:
+        # here, not at the top: `pai --help` imports this module and needs none of them
+        from pai_cli.config import ModelChoice, load_settings
         from pai_cli.wiring import Wiring
 
         roots = {"backend": self.backend, "env": self.env}
@@ -77,6 +78,8 @@ def open_wiring(ctx: typer.Context, user: str | None,
 
 def setup(ctx: typer.Context, user: str | None, as_json: bool, output: str | None,
           choice: ModelChoice | None = None) -> tuple[Wiring, Out, Settings]:
+    from pai_cli.cli.output import Out
+
     wiring = open_wiring(ctx, user, choice)
     out = Out.choose(as_json, output, wiring.settings.output)
     return wiring, out, wiring.settings
