@@ -195,6 +195,8 @@ class Settings:
     """Principal ARN -> pai user: [principal_users] in config.toml, PAI_PRINCIPAL_USERS
     (the functions get it from the compute stack's PrincipalUsers) above it."""
     in_lambda: bool = False
+    cache_dir: str | None = None
+    """PAI_CACHE_DIR: where files pai can always rebuild are kept (the optimised model)."""
     user_is_default: bool = False
     """No --user, PAI_USER or config user: the OS user's name. On the AWS home the CLI then
     files memories under the caller's AWS identity instead, as the HTTP API does."""
@@ -223,6 +225,17 @@ class Settings:
         if self.master_key_file:
             return Path(self.master_key_file).expanduser()
         return self.home / "master.key"
+
+    @property
+    def model_cache(self) -> Path:
+        """The embedder's optimised model: rebuilt from the wheel whenever it is missing, so
+        a cache beside the user's other caches, not data in the home (a backup of the home
+        need not carry its 90 MB; every home of this OS user shares it)."""
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser() / "models"
+        from platformdirs import user_cache_dir
+
+        return Path(user_cache_dir(APP, appauthor=False)) / "models"
 
     @property
     def index_dir(self) -> Path:
@@ -351,6 +364,7 @@ def _from_environment() -> dict[str, Any]:
         "aws_env_region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         "principal_users": users,
         "in_lambda": bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+        "cache_dir": env.get("PAI_CACHE_DIR") or None,
     }
 
 
