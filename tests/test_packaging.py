@@ -68,6 +68,8 @@ def test_arm64_artifact_has_only_arm64_wheels_and_what_pai_imports(arm64: Builds
     assert "wordllama/weights/l2_supercat_256.safetensors" in names
     assert "wordllama/tokenizers/l2_supercat_tokenizer_config.json" in names
     assert not any(n.startswith("wordllama/") and n.endswith(".so") for n in names)
+    # MiniLM is for the local home only: neither its model nor onnxruntime is carried.
+    assert not any(n.startswith(("pai_cli/models/minilm/", "onnxruntime/")) for n in names)
     # Native code for this machine must not leak in, nor bytecode of the build interpreter.
     assert not any("x86_64" in n for n in names if n.endswith(".so"))
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
@@ -93,6 +95,10 @@ def test_the_wheel_carries_every_module_and_the_four_templates(arm64: Builds) ->
         for stack in STACKS:
             inside = zf.read(f"pai_cli/infra/{stack}.yaml")
             assert inside == (ROOT / "infra" / f"{stack}.yaml").read_bytes(), stack
+        # The default embedder's model ships in the wheel: nothing is downloaded at run time.
+        for name in ("model.onnx", "tokenizer.json", "LICENSE"):
+            assert zf.read(f"pai_cli/models/minilm/{name}") == (
+                ROOT / "pai_cli" / "models" / "minilm" / name).read_bytes(), name
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "pai_cli").rglob("*.py")}
     assert modules - names == set()
     assert not any(n.startswith(("infra/", "tests/", "bench/")) for n in names)
