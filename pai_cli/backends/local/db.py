@@ -112,12 +112,12 @@ class Database:
         # that only read: SQLite (3.40 here) re-ran ANALYZE of the memories table on every
         # `pai search` (~20-45 ms at 10k), a write in a read-only command. analysis_limit
         # bounds the ANALYZE it runs to a sample, as SQLite advises for optimize.
-        if self.conn.total_changes and not self.read_only:
-            try:
+        try:  # (closing twice is allowed: a closed connection raises ProgrammingError)
+            if self.conn.total_changes and not self.read_only:
                 self.conn.execute("PRAGMA analysis_limit = 400")
                 self.conn.execute("PRAGMA optimize")
-            except sqlite3.Error:
-                pass
+        except sqlite3.Error:
+            pass
         self.conn.close()
 
     def _migrate(self) -> None:
