@@ -293,6 +293,30 @@ def test_a_read_only_home_serves_reads_and_says_why_writes_fail(pai_home: Path) 
             f.chmod(0o700 if f.is_dir() else 0o600)
 
 
+def stat_tables(pai_home: Path) -> list[str]:
+    con = db(pai_home)
+    try:
+        return [r[0] for r in con.execute("SELECT DISTINCT tbl FROM sqlite_stat1 ORDER BY 1")]
+    except sqlite3.OperationalError:  # no statistics at all
+        return []
+    finally:
+        con.close()
+
+
+def test_a_search_writes_nothing_and_a_write_keeps_the_planner_statistics(
+        pai_home: Path) -> None:
+    for i in range(20):
+        add(f"note {i} about the allotment and its tomatoes")
+    con = db(pai_home)
+    con.execute("DROP TABLE sqlite_stat1")
+    con.close()
+    for args in (("search", "tomatoes"), ("memory", "list"), ("conversations", "list")):
+        assert pai(*args).code == 0
+        assert stat_tables(pai_home) == []  # no ANALYZE run by a command that only read
+    add("one more note about the allotment")
+    assert stat_tables(pai_home)  # the tables the write used are analysed again
+
+
 def test_an_unreadable_home_is_one_line(pai_home: Path) -> None:
     add("exists")
     pai_home.chmod(0)

@@ -259,3 +259,33 @@ def test_a_forgotten_memory_is_no_yardstick_for_the_others() -> None:
     svc.forget("alice", gone.id)
     hits = svc.search("alice", "allotment gate code", 5)
     assert [h.memory.id for h in hits] == [kept.id]
+
+
+STEM_WORDS = ("running runners ran quickly gardens gardening generously happiness "
+              "organization organisations cycling cyclist bicycles I'm it's children's "
+              "caresses ponies ties feed agreed plastered motoring sing conditional "
+              "relational rational valency hopefulness formalize electrical "
+              "Lisbon Porto café naïve über 2024 x").split()
+
+
+def test_the_english_stemmer_alone_stems_as_snowballstemmer_does() -> None:
+    import snowballstemmer
+
+    reference = snowballstemmer.stemmer("english")
+    for word in STEM_WORDS:
+        w = word.lower().replace("'", "")
+        assert text._stem(w) == reference.stemWord(w), word
+
+
+def test_stemming_imports_no_other_language() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from pai_cli.core import text; print(text.terms('gardens growing'));"
+            "print(sorted(m for m in sys.modules if 'snowball' in m))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    stems, modules = r.stdout.splitlines()
+    assert stems == "['garden', 'grow']"
+    assert modules == ("['_pai_snowball', '_pai_snowball.among', '_pai_snowball.basestemmer', "
+                       "'_pai_snowball.english_stemmer']")
