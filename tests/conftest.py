@@ -19,10 +19,18 @@ from pai_cli.cli.main import run
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of the optimised embedding model for the whole run, as every home of one
+    OS user shares it (making it costs ~0.2 s and 90 MB)."""
+    return tmp_path_factory.mktemp("pai-cache")
+
+
 @pytest.fixture(autouse=True)
-def pai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def pai_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Path:
     home = tmp_path / "pai-home"
     monkeypatch.setenv("PAI_HOME", str(home))
+    monkeypatch.setenv("PAI_CACHE_DIR", str(model_cache))
     monkeypatch.setenv("PAI_USER", "alice")
     for var in ("PAI_CONFIG", "PAI_MASTER_KEY_FILE", "PAI_DEBUG", "PAI_KEY_PASSPHRASE", "NO_COLOR",
                 "PAI_MODEL", "PAI_MEMORY_MODE", "PAI_BASE_URL", "PAI_API_KEY", "PAI_MAX_TOKENS",

@@ -350,7 +350,7 @@ def on_a_terminal(*args: str) -> bytes:
 def test_control_characters_are_escaped_on_a_terminal_and_exact_elsewhere() -> None:
     nasty = "pay \x1b[31mrent\x1b[0m\x07 now\rOVERWRITTEN \u202egnp.exe [/oops] [bold]x"
     mid = add(nasty)
-    for args in (("memory", "list"), ("memory", "show", mid), ("search", "rent"),
+    for args in (("memory", "list"), ("memory", "show", mid), ("search", "overwritten"),
                  ("memory", "list", "-o", "text")):
         shown = on_a_terminal(*args)
         assert b"\x1b[31m" not in shown and b"\x07" not in shown and b"\r" not in shown.replace(

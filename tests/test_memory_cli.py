@@ -136,7 +136,9 @@ def test_memory_tokens_are_shown_apart_in_usage(model) -> None:
 
 def test_forget_what_i_told_you_about_my_old_job_over_http(model) -> None:
     """The model's forget tool over the real OpenAI wire format: refused from -m (no one to
-    ask), done with the user's yes in the REPL's question, and undoable."""
+    ask), done with the user's yes in the REPL's question, and undoable. (The request names
+    the job: MiniLM puts "forget what I told you about my old job" at a cosine of 0.09 from
+    the memory, too far to be recalled, so there a model would search first.)"""
     from fakes.openai_server import split_call
 
     from pai_cli.cli.chat import run_turn
@@ -149,7 +151,7 @@ def test_forget_what_i_told_you_about_my_old_job_over_http(model) -> None:
     with openai_fake(forget, Reply(["I can't do that from here."]), forget,
                      Reply(["Done, forgotten."])) as (fake, server):
         model(server.url)
-        r = pai("chat", "-m", "forget what I told you about my old job", "--json")
+        r = pai("chat", "-m", "forget that I work as a tester", "--json")
         assert r.code == 0, r.err
         turn = json.loads(r.out)
         assert turn["tool_calls"][0]["ok"] is False and "refused" in turn["tool_calls"][0][
@@ -163,7 +165,7 @@ def test_forget_what_i_told_you_about_my_old_job_over_http(model) -> None:
 
         out = Out("text", stdout=io.StringIO(), stderr=io.StringIO())
         asked: list[str] = []
-        run_turn(w.chat, out, "alice", "forget what I told you about my old job", None,
+        run_turn(w.chat, out, "alice", "forget that I work as a tester", None,
                  confirm=lambda q: asked.append(q) or True)
         w.close()
         assert asked == ["pai wants to forget 'The user works at Initech as a tester'. Allow?"]

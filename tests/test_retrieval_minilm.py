@@ -40,18 +40,41 @@ def test_padding_does_not_change_a_text_s_vector(model: MiniLMEmbedder) -> None:
     assert np.allclose(np.linalg.norm(batched[2]), 1.0, atol=1e-5)  # only [CLS] [SEP]
 
 
-def test_search_with_minilm_and_the_switch_asks_for_a_reindex(pai_home: Path) -> None:
+def test_a_wordllama_home_keeps_wordllama_until_it_is_reindexed(pai_home: Path) -> None:
+    """MiniLM is the default, but a home indexed with WordLlama (every home before) keeps
+    searching with it; asking for MiniLM there asks for a reindex, which moves it over."""
+    config = pai_home / "config.toml"
+    pai_home.mkdir(parents=True, exist_ok=True)
+    config.write_text('embedder = "local"\n')
     sister = json.loads(pai("memory", "add", "My sister Ana moved to Lisbon last spring",
                             "--json").out)["id"]
     pai("memory", "add", "Penicillin gives me hives")
-    (pai_home / "config.toml").write_text('embedder = "minilm"\n')
+    config.write_text("")
+    r = pai("search", "Ana Lisbon", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)[0]["id"] == sister
+
+    config.write_text('embedder = "minilm"\n')
     r = pai("search", "where does my sibling live now?")
     assert r.code == 3 and "pai memory reindex" in r.err
-
     assert pai("memory", "reindex").code == 0
+    config.write_text("")  # the default follows the home: MiniLM now
     r = pai("search", "where does my sibling live now?", "--json")
     assert r.code == 0, r.err
     hits = json.loads(r.out)
     assert hits[0]["id"] == sister
     assert all(0.0 <= h["score"] <= 1.0 for h in hits)
+    r = pai("search", "Ana Lisbon")
+    assert r.code == 0
+    config.write_text('embedder = "local"\n')
+    assert pai("search", "Ana Lisbon").code == 3
 
+
+def test_a_new_home_embeds_with_minilm(pai_home: Path) -> None:
+    import sqlite3
+
+    pai("memory", "add", "My sister Ana moved to Lisbon last spring")
+    con = sqlite3.connect(pai_home / "pai.db")
+    tags = [v for (v,) in con.execute("SELECT value FROM meta WHERE key LIKE 'embed_model:%'")]
+    con.close()
+    assert tags == ["sentence-transformers/all-MiniLM-L6-v2:384"]

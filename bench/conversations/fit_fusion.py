@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 from evaluate import KS, SETS, build_home, load_set  # noqa: E402
 
 from pai_cli.core import fusion, text, timeframe  # noqa: E402
+from pai_cli.core import recall as pai_recall  # noqa: E402
 from pai_cli.core.importing import _timestamp as ts  # noqa: E402
 
 DEPTH = 50
@@ -36,15 +37,26 @@ DEPTH = 50
 
 FEATURES = fusion.FEATURES
 EMBEDDER = os.environ.get("PAI_BENCH_EMBEDDER") or "default"
-MODEL = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2" if EMBEDDER == "minilm"
-                         else "")
+MODEL: tuple[float, ...] = ()  # pai's RELEVANCE for the embedder the homes use (set in collect)
 
 
-def collect(name: str) -> list[dict]:
-    """Per question: candidate ids, their feature rows, and which are evidence."""
+def collect(name: str) -> tuple[list[dict], list[dict]]:
+    """Per question: candidate ids, their feature rows, and which are evidence; then the
+    same for the next set's questions asked of this set's first conversation, where
+    nothing is evidence (questions without an answer, which a floor should turn away)."""
     convs, questions = load_set(name)
+    global MODEL
     wiring = build_home(convs)
     svc = wiring.memories
+    MODEL = fusion.model_for(svc.embedder.model_id).coefficients
+    foreign_questions = load_set(SETS[(SETS.index(name) + 1) % len(SETS)])[1]
+    first = next(iter(convs))
+    return (_gather(svc, convs, questions),
+            _gather(svc, convs, [{**q, "conversation": first, "evidence": []}
+                                 for q in foreign_questions]))
+
+
+def _gather(svc, convs: dict, questions: list[dict]) -> list[dict]:  # type: ignore[no-untyped-def]
     now = time.time()
     out = []
     for q in questions:
@@ -52,7 +64,7 @@ def collect(name: str) -> list[dict]:
         qterms = list(dict.fromkeys(text.terms(q["question"])))
         blinded = svc.cipher.blind(user, qterms)
         kw = svc.store.keyword_search(user, blinded, DEPTH, None, now) if blinded else []
-        vq = svc._vector_query(user, q["question"], qterms, blinded)  # as search() does
+        vq = pai_recall._vector_query(svc, user, q["question"], qterms, blinded)  # as search() does
         vec = svc.index.query(user, svc.embedder.embed([vq])[0], DEPTH, None)
         created = {t["id"]: ts(t["created_at"]) for t in convs[user] if "created_at" in t}
         cands = fusion.with_time(fusion.candidates(kw, vec), created,
@@ -95,6 +107,7 @@ def fit(groups: list[list[dict]], l2: float = 1e-5, steps: int = 60) -> np.ndarr
 def recall(group: list[dict], beta: np.ndarray, kind: str | None = None) -> dict[str, float]:
     found = {k: 0.0 for k in KS}
     group = [q for q in group if kind is None or q["kind"] == kind]
+    group = [q for q in group if q["evidence"]]
     for q in group:
         if not len(q["ids"]):
             continue
@@ -122,9 +135,32 @@ def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, i
              if v else 0.0) for j, v in enumerate(bins)]
 
 
+def floors(own: list[dict], foreign: list[dict], beta: np.ndarray) -> str:
+    """R@10 with the floor applied, and the share of unanswerable questions that still show
+    a memory, at each floor."""
+    out = []
+    for floor in FLOORS:
+        r = 0.0
+        for q in own:
+            if not len(q["ids"]):
+                continue
+            p = 1 / (1 + np.exp(-(q["x"] @ beta[1:] + beta[0])))
+            top = [q["ids"][i] for i in np.argsort(-p, kind="stable")[:10] if p[i] >= floor]
+            r += len(set(q["evidence"]) & set(top)) / len(q["evidence"])
+        shown = sum(bool(len(q["ids"])) and float(np.max(1 / (1 + np.exp(
+            -(q["x"] @ beta[1:] + beta[0]))))) >= floor for q in foreign)
+        out.append(f"{floor:.2f}: {r / len(own):.3f}/{shown / len(foreign):.2f}")
+    return "  ".join(out)
+
+
+FLOORS = (0.01, 0.02, 0.03, 0.05, 0.08, 0.1)
+
+
 def main() -> None:
     global FEATURES
-    data = {name: collect(name) for name in SETS}
+    both = {name: collect(name) for name in SETS}
+    data = {name: own for name, (own, _) in both.items()}
+    unanswerable = {name: foreign for name, (_, foreign) in both.items()}
     # Other features to try, one comma-separated set per argument (see fusion.features).
     for names in sys.argv[2:]:
         with_features(data, tuple(names.split(",")))
@@ -137,7 +173,20 @@ def main() -> None:
     if len(sys.argv) > 1:
         FEATURES = tuple(sys.argv[1].split(","))
     with_features(data, FEATURES)
+    with_features(unanswerable, FEATURES)
     pooled = fit(list(data.values()))
+    # Fitted with the unanswerable questions too (each set's weighing as much as its own
+    # questions): a relevance that also says "nothing here is what was asked about".
+    open_world = fit(list(data.values()) + list(unanswerable.values()))
+    print("fitted with unanswerable questions: intercept "
+          f"{open_world[0]:+.3f}, " + ", ".join(
+              f"{n} {b:+.3f}" for n, b in zip(FEATURES, open_world[1:], strict=True)))
+    print("\nfloor: R@10 with the floor / share of unanswerable questions showing a memory")
+    for name in SETS:
+        for label, beta in (("pai's RELEVANCE", np.array(MODEL) if len(MODEL) == len(pooled)
+                             else pooled), ("fit with unanswerable", open_world)):
+            print(f"{name:8} {label:22} {floors(data[name], unanswerable[name], beta)}")
+    print()
     print(f"features: {', '.join(FEATURES)}")
     print(f"pooled fit: intercept {pooled[0]:+.3f}, "
           + ", ".join(f"{n} {b:+.3f}" for n, b in zip(FEATURES, pooled[1:], strict=True)))
@@ -146,7 +195,10 @@ def main() -> None:
     report = {}
     for name, group in data.items():
         held = fit([g for n, g in data.items() if n != name])
-        fits = [("pooled (all sets)", pooled), (f"without {name}", held)]
+        held_open = fit([g for n, g in data.items() if n != name]
+                        + [g for n, g in unanswerable.items() if n != name])
+        fits = [("pooled (all sets)", pooled), (f"without {name}", held),
+                ("unanswerable too", open_world), (f"unanswerable, w/o {name}", held_open)]
         if len(MODEL) == len(pooled):
             fits.append(("pai's RELEVANCE", np.array(MODEL)))
         for label, beta in fits:

@@ -17,7 +17,7 @@ from pai_cli.config.environment import (
     read_environment,
 )
 from pai_cli.config.lambda_env import LAMBDA_NAMES, lambda_settings
-from pai_cli.config.loading import APP, config_path, default_home, load_settings, read_config
+from pai_cli.config.loading import config_path, default_home, load_settings, read_config
 from pai_cli.config.schema import (
     API_AUTHS,
     AUTH_MODES,
@@ -30,7 +30,7 @@ from pai_cli.config.schema import (
     VECTOR_STORES,
     check_user,
 )
-from pai_cli.config.settings import ModelChoice, Settings
+from pai_cli.config.settings import APP, ModelChoice, Settings
 
 __all__ = [
     "API_AUTHS", "APP", "AUTH_MODES", "BACKENDS", "CHOICES", "EMBEDDERS", "LAMBDA_NAMES",

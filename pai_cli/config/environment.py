@@ -87,6 +87,7 @@ def from_environment() -> dict[str, Any]:
         "aws_env_region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         "principal_users": users,
         "in_lambda": bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+        "cache_dir": env.get("PAI_CACHE_DIR") or None,
     }
 
 

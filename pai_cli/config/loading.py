@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pai_cli.config import environment, schema
-from pai_cli.config.settings import Settings
+from pai_cli.config.settings import APP, Settings
 from pai_cli.errors import ConfigError
-
-APP = "pai"
 
 
 def default_home() -> Path:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+APP = "pai"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -53,6 +55,8 @@ class Settings:
     """Principal ARN -> pai user: [principal_users] in config.toml, PAI_PRINCIPAL_USERS
     (the functions get it from the compute stack's PrincipalUsers) above it."""
     in_lambda: bool = False
+    cache_dir: str | None = None
+    """PAI_CACHE_DIR: where files pai can always rebuild are kept (the optimised model)."""
     user_is_default: bool = False
     """No --user, PAI_USER or config user: the OS user's name. On the AWS home the CLI then
     files memories under the caller's AWS identity instead, as the HTTP API does."""
@@ -81,6 +85,17 @@ class Settings:
         if self.master_key_file:
             return Path(self.master_key_file).expanduser()
         return self.home / "master.key"
+
+    @property
+    def model_cache(self) -> Path:
+        """The embedder's optimised model: rebuilt from the wheel whenever it is missing, so
+        a cache beside the user's other caches, not data in the home (a backup of the home
+        need not carry its 90 MB; every home of this OS user shares it)."""
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser() / "models"
+        from platformdirs import user_cache_dir
+
+        return Path(user_cache_dir(APP, appauthor=False)) / "models"
 
     @property
     def index_dir(self) -> Path:

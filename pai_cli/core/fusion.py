@@ -9,7 +9,8 @@ says how likely the memory is to be what was asked about. Its coefficients were 
 the three evaluation sets in bench/ (bench/conversations/fit_fusion.py, each set weighing
 the same; fitting without a set changes its recall by at most 0.03, see the README's design
 notes), so the score is that probability and a floor under it means the same for any query.
-A memory with no evidence at all (no query term, a cosine of 0 or less, not from the period)
+A memory with no evidence at all (no query term, a cosine no higher than unrelated texts reach
+with the embedder, not from the period)
 scores 0: it is still ranked, last, when the floor is off (the memory writer shows the model
 its nearest memories that way), and never passes a floor above 0.
 """
@@ -21,13 +22,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 FEATURES = ("keyword", "cosine", "cosine_gap", "in_period")
+
+
+@dataclass(frozen=True)
+class RelevanceModel:
+    coefficients: tuple[float, ...]
+    """Intercept, then one coefficient per FEATURES entry (bench/conversations/fit_fusion.py)."""
+    silent_cosine: float = 0.0
+    """A cosine at or below this says nothing: unrelated texts reach it with this embedder
+    (bench/conversations/README.md, the floor)."""
+
+
 RELEVANCE = (-4.492, 2.079, 7.188, 8.193, 2.722)
-"""Intercept, then one coefficient per FEATURES entry (bench/conversations/fit_fusion.py)."""
-RELEVANCE_FOR = {
-    "sentence-transformers/all-MiniLM-L6-v2": (-4.474, 1.425, 8.314, 13.646, 2.584),
+"""WordLlama's coefficients (embedder = "local")."""
+MODELS = {
+    # MiniLM (the default): its similarities are spread differently, and unrelated
+    # sentences reach cosines of ~0.15 ("what is the weather like on Mars?" and "My sister
+    # moved to Lisbon": 0.165), where 1% of evidence turns sharing no word with their
+    # question are found.
+    "sentence-transformers/all-MiniLM-L6-v2": RelevanceModel(
+        (-4.474, 1.425, 8.314, 13.646, 2.584), silent_cosine=0.15),
 }
-"""Coefficients fitted for another embedder's cosines (PAI_BENCH_EMBEDDER=minilm
-bench/conversations/fit_fusion.py): its similarities are spread differently."""
+"""Models fitted for each embedder's cosines (PAI_BENCH_EMBEDDER=... fit_fusion.py)."""
+DEFAULT = RelevanceModel(RELEVANCE)
 KEYWORD_CAP = 1.5
 """A memory repeating the query's words scores past 1; more of that says nothing more."""
 
@@ -99,8 +116,8 @@ def with_time(
     return out
 
 
-def model_for(embedder_id: str) -> Sequence[float]:
-    return RELEVANCE_FOR.get(embedder_id, RELEVANCE)
+def model_for(embedder_id: str) -> RelevanceModel:
+    return MODELS.get(embedder_id, DEFAULT)
 
 
 def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]:
@@ -126,27 +143,28 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
     return tuple(every[n] for n in names)
 
 
-def has_evidence(c: Candidate) -> bool:
+def has_evidence(c: Candidate, silent_cosine: float = 0.0) -> bool:
     """Whether anything links the memory to the query: a query term it holds, a vector
-    pointing its way (cosine above 0), or its date in the period the question names."""
-    return c.keyword_score > 0.0 or c.cosine > 0.0 or c.in_period > 0.0
+    pointing its way (a cosine above what unrelated texts reach), or its date in the period
+    the question names."""
+    return c.keyword_score > 0.0 or c.cosine > silent_cosine or c.in_period > 0.0
 
 
-def relevance(c: Candidate, model: Sequence[float] = RELEVANCE) -> float:
+def relevance(c: Candidate, model: RelevanceModel = DEFAULT) -> float:
     """The chance the memory is what was asked about; 0 without any evidence. The linear
     model cannot say that by itself: its intercept alone is 0.011, above the 0.01 floor,
     so a memory sharing nothing with the query would be recalled beside real matches."""
-    if not has_evidence(c):
+    if not has_evidence(c, model.silent_cosine):
         return 0.0
     # FEATURES written out: this runs for every candidate of every search (~100 each).
-    b0, b_kw, b_cos, b_gap, b_period = model
+    b0, b_kw, b_cos, b_gap, b_period = model.coefficients
     kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
     z = (b0 + b_kw * kw + b_cos * c.cosine + b_gap * (c.cosine - c.best_cosine)
          + b_period * c.in_period)
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
-def fuse(cands: Sequence[Candidate], model: Sequence[float] = RELEVANCE) -> list[Fused]:
+def fuse(cands: Sequence[Candidate], model: RelevanceModel = DEFAULT) -> list[Fused]:
     """Every candidate with its relevance, best first. Ties break toward the better cosine,
     then the id."""
     scored = [(relevance(c, model), c) for c in cands]

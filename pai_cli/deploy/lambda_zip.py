@@ -21,7 +21,13 @@ UNUSED: dict[str, tuple[str, ...]] = {
     # probing with importlib.metadata sees them absent rather than broken.
     "grpcio": ("grpc",),
     "hf-xet": ("hf_xet",),
+    # The MiniLM embedder is for the local home only (on AWS pai embeds with Titan, or
+    # WordLlama with embedder = "local"): its runtime and its 45 MB model stay out.
+    "onnxruntime": ("onnxruntime",),
 }
+
+LOCAL_ONLY_DATA = ("pai_cli/models/minilm",)
+"""Folders of pai's own wheel that only the local home reads."""
 
 TESTS_DROPPABLE = ("numpy",)
 """Packages whose `tests` folders nothing imports at run time (numpy.testing stays)."""
@@ -40,6 +46,8 @@ def strip_unused(stage: Path) -> None:
                 if meta.is_file() else ""
             if name and canonicalize_name(name) == dist:
                 shutil.rmtree(info)
+    for folder in LOCAL_ONLY_DATA:
+        shutil.rmtree(stage / folder, ignore_errors=True)
     # Console scripts carry this machine's interpreter in their shebang: useless in Lambda.
     shutil.rmtree(stage / "bin", ignore_errors=True)
     # Bytecode of the build interpreter (pip may compile despite --no-compile for some

@@ -135,16 +135,31 @@ class Wiring:
             return TitanEmbedder(self.aws, self.settings.env)
         if self.settings.embedder == "titan":
             raise ConfigError("embedder = 'titan' needs backend = 'aws' (Bedrock).")
-        if self.settings.embedder == "minilm":
-            if self.is_aws:
-                raise ConfigError("embedder = 'minilm' is for the local home; on AWS use "
-                                  "'titan' or 'local'.")
+        if self.settings.embedder == "minilm" and self.is_aws:
+            raise ConfigError("embedder = 'minilm' is for the local home; on AWS use "
+                              "'titan' or 'local'.")
+        if not self.is_aws and self._local_embedder == "minilm":
             from pai_cli.backends.local.minilm_embedder import MiniLMEmbedder
 
-            return MiniLMEmbedder(cache=self.settings.home / "models")
+            return MiniLMEmbedder(cache=self.settings.model_cache)
         from pai_cli.backends.local.embedder import WordLlamaEmbedder
 
         return WordLlamaEmbedder()
+
+    @cached_property
+    def _local_embedder(self) -> str:
+        """'minilm' or 'local' (WordLlama) for the local home. The default is MiniLM, but a
+        home whose memories were indexed with WordLlama (every home before MiniLM became the
+        default) keeps WordLlama: the two models' vectors cannot be compared, and a search
+        must not fail until the user runs a reindex (README, Embedders)."""
+        choice = self.settings.embedder
+        if choice in ("minilm", "local"):
+            return choice
+        from pai_cli.backends.local.embedder import MODEL_ID as WORDLLAMA
+
+        built = {str(v).split(":")[0] for (v,) in self.db.execute(
+            "SELECT value FROM meta WHERE key LIKE 'embed_model:%' AND value != ''").fetchall()}
+        return "local" if WORDLLAMA in built and len(built) == 1 else "minilm"
 
     @cached_property
     def memories(self) -> MemoryService:
@@ -161,7 +176,7 @@ class Wiring:
             from pai_cli.backends.local.memory_store import SqliteMemoryStore
             from pai_cli.backends.local.vector_index import UsearchVectorIndex
 
-            if s.embedder == "minilm":
+            if self._local_embedder == "minilm":
                 from pai_cli.backends.local.minilm_embedder import DIM, MODEL_ID
             else:
                 from pai_cli.backends.local.embedder import DIM, MODEL_ID
