@@ -46,9 +46,6 @@ def _options(ort: Any, optimise: bool) -> Any:
     so = ort.SessionOptions()
     so.intra_op_num_threads = THREADS
     so.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: a query runs in ~3 ms, and spinning cores
-    # would burn CPU the REPL and the memory writer need.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3  # onnxruntime's own warnings are not the user's business
     so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED if optimise
                                    else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
