@@ -4,7 +4,7 @@
     python bench/conversations/evaluate.py --sets friends    # one set
     python bench/conversations/evaluate.py --candidates      # also the fusion candidates
     python bench/conversations/evaluate.py --cli 40          # check `pai search` as a subprocess
-    PAI_BENCH_EMBEDDER=minilm python bench/conversations/evaluate.py   # another embedder
+    PAI_BENCH_EMBEDDER=local python bench/conversations/evaluate.py    # WordLlama, not MiniLM
 
 Runs as the held-out evaluation does: every turn of a conversation is imported as a memory
 (one pai user per conversation, with its date), then one search per question, k=10.
