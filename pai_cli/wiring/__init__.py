@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pai_cli.config import ModelChoice, Settings
-from pai_cli.errors import ConfigError, PaiError
+from pai_cli.errors import ConfigError
 
 if TYPE_CHECKING:
     from pai_cli.backends.local.cipher import LocalCipher
@@ -175,6 +175,7 @@ class Wiring:
         else:
             from pai_cli.backends.local.memory_store import SqliteMemoryStore
             from pai_cli.backends.local.vector_index import UsearchVectorIndex
+            from pai_cli.wiring.lazy_embedder import LazyEmbedder
 
             if self._local_embedder == "minilm":
                 from pai_cli.backends.local.minilm_embedder import DIM, MODEL_ID
@@ -182,7 +183,7 @@ class Wiring:
                 from pai_cli.backends.local.embedder import DIM, MODEL_ID
             store = SqliteMemoryStore(self.db)
             index = UsearchVectorIndex(self.db, s.index_dir, DIM)
-            embedder = _Lazy(lambda: self.embedder, MODEL_ID, DIM)
+            embedder = LazyEmbedder(lambda: self.embedder, MODEL_ID, DIM)
         return MemoryService(
             store=store,
             index=index,
@@ -380,96 +381,14 @@ VECTOR_STORES = {"s3vectors": Wiring._s3vectors, "opensearch": Wiring._opensearc
 match)."""
 
 
-class _Lazy:
-    """The embedder's id without loading its weights: commands that never embed stay fast."""
+# Wiring for the operations that span homes and commands; imported here so callers keep
+# `from pai_cli.wiring import ...` (after Wiring is defined: they import it).
+from pai_cli.wiring.aws_operations import (  # noqa: E402
+    deploy_session,
+    rebuild_restored_index,
+    reindex_everyone,
+)
+from pai_cli.wiring.errors import translate_error  # noqa: E402
 
-    def __init__(self, make: Any, model_id: str, dim: int) -> None:
-        self._make = make
-        self.model_id = model_id
-        self.dim = dim
-
-    def embed(self, texts: Any) -> Any:
-        return self._make().embed(texts)
-
-
-def translate_error(exc: BaseException, settings: Settings | None) -> PaiError | None:
-    """Backend exceptions as one-line PaiErrors; None when the exception is not theirs."""
-    import sys
-
-    if "botocore" in sys.modules:
-        from pai_cli.backends.aws.session import translate as translate_aws
-
-        known = translate_aws(exc, "AWS", settings.env if settings else "dev")
-        if known is not None:
-            return known
-    if "sqlite3" in sys.modules:
-        from pai_cli.backends.local.db import translate
-
-        return translate(exc, settings.db_path if settings else None)
-    return None
-
-
-def reindex_everyone(env: str, vector_store: str, profile: str | None, region: str | None,
-                     on_note: Any) -> int:
-    """Every user's memories of the AWS home re-embedded into `vector_store` (what `pai
-    deploy` runs when --vector-store changes); returns how many memories."""
-    from pai_cli.config import load_settings
-
-    w = Wiring(load_settings(None, backend="aws", env=env, vector_store=vector_store),
-               choice=ModelChoice(profile=profile, region=region))
-    try:
-        total = 0
-        for user_id in w.memories.store.user_ids():
-            n = w.memories.reindex(user_id)
-            on_note(f"  {user_id}: {n} memories")
-            total += n
-        return total
-    finally:
-        w.close()
-
-
-def rebuild_restored_index(env: str, tables: dict[str, str], vector_store: str,
-                           previous_memories: str, profile: str | None, region: str | None,
-                           on_note: Any) -> dict[str, tuple[int, int]]:
-    """`pai restore`'s index step: every user's memories in the restored tables re-embedded
-    into the vector store (reindex also drops the vectors of memories the restored table
-    does not hold), and the vectors of users the old table had but the restored one has not
-    deleted. Returns per user (memories reindexed, vectors the index holds after)."""
-    from pai_cli.config import load_settings
-
-    settings = load_settings(None, backend="aws", env=env, vector_store=vector_store)
-    settings = replace(settings, aws_names={**settings.aws_names, **tables})
-    w = Wiring(settings, choice=ModelChoice(profile=profile, region=region))
-    try:
-        found: dict[str, tuple[int, int]] = {}
-        users = w.memories.store.user_ids()
-        for user_id in users:
-            n = w.memories.reindex(user_id)
-            vectors = sum(1 for _ in w.memories.index.keys_of(user_id))
-            on_note(f"  {user_id}: {n} memories, {vectors} vectors")
-            found[user_id] = (n, vectors)
-        if previous_memories and previous_memories != tables.get("memories_table"):
-            from pai_cli.backends.aws.memory_store import DynamoMemoryStore
-
-            names = w.aws_names
-            before = DynamoMemoryStore(w.aws, previous_memories, names.memory_bucket, env,
-                                       kms_key=names.key_arn or names.key_alias)
-            for user_id in sorted(set(before.user_ids()) - set(users)):
-                w.memories.index.delete_user(user_id)
-                on_note(f"  {user_id}: not in the restored table, vectors removed")
-        return found
-    finally:
-        w.close()
-
-
-def deploy_session(profile: str | None, region: str | None) -> Any:
-    """The AWS session `pai deploy`, `status` and `destroy` act with: the flags and the
-    standard AWS chain only (a deploy names its environment; it reads no home settings)."""
-    from pai_cli.backends.aws.session import Aws, resolve_region
-    from pai_cli.config import read_environment
-
-    env = read_environment()
-    chosen = resolve_region(region, profile, env["aws_env_region"])
-    if not chosen:
-        raise ConfigError("No AWS region: pass --region or set AWS_REGION.")
-    return Aws(chosen, profile, endpoint_url=env["aws_endpoint"])
+__all__ = ["VECTOR_STORES", "Wiring", "deploy_session", "rebuild_restored_index",
+           "reindex_everyone", "translate_error"]
