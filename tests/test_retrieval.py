@@ -209,6 +209,24 @@ def test_candidates_bound_the_cosine_of_a_memory_the_vector_list_missed() -> Non
     assert [f.score for f in ranked] == sorted((f.score for f in ranked), reverse=True)
 
 
+def test_rank_gives_fuse_s_floats_in_fuse_s_order() -> None:
+    import random
+
+    rng = random.Random(7)
+    model = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2")
+    for trial in range(300):
+        ids = [f"m{i}" for i in range(rng.randint(0, 40))]
+        kw = [(m, rng.choice([0.0, rng.random() * 2])) for m in rng.sample(ids, len(ids) // 2)]
+        vec = [(m, round(rng.uniform(-0.2, 0.9), 2)) for m in rng.sample(ids, len(ids) // 2)]
+        vec.sort(key=lambda kv: -kv[1])
+        created = {m: float(rng.randint(0, 10)) for m in ids if rng.random() < 0.9}
+        period = (3.0, 7.0) if trial % 2 else None
+        want = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
+                for f in fusion.fuse(fusion.with_time(fusion.candidates(kw, vec), created,
+                                                      period), model)]
+        assert fusion.rank(kw, vec, model, created, period) == want
+
+
 # -- the local home's parts -----------------------------------------------------------------
 def wiring_of(user: str = "alice"):  # type: ignore[no-untyped-def]
     from pai_cli.config import load_settings
