@@ -171,3 +171,44 @@ def fuse(cands: Sequence[Candidate], model: RelevanceModel = DEFAULT) -> list[Fu
     scored.sort(key=lambda sc: (-sc[0], -sc[1].cosine, sc[1].memory_id))
     return [Fused(c.memory_id, s, c.keyword_rank, c.vector_rank, c.vector_score)
             for s, c in scored]
+
+
+def rank(
+    keyword: Sequence[tuple[str, float]], vector: Sequence[tuple[str, float]],
+    model: RelevanceModel = DEFAULT, created_at: dict[str, float] | None = None,
+    period: tuple[float, float] | None = None,
+) -> list[tuple[str, float, int | None, int | None, float | None]]:
+    """fuse(with_time(candidates(keyword, vector), created_at, period), model) as
+    (memory id, score, keyword rank, vector rank, vector score): the same floats in the
+    same order, without a Candidate and a Fused per candidate (frozen dataclasses cost
+    ~2 us each to make, ~0.25 ms of a search over ~100 candidates)."""
+    b0, b_kw, b_cos, b_gap, b_period = model.coefficients
+    silent = model.silent_cosine
+    floor = min((s for _, s in vector), default=0.0)
+    best_cos = max((s for _, s in vector), default=0.0)
+    kw = {mid: (i, s) for i, (mid, s) in enumerate(keyword, 1)}
+    vec = {mid: (i, s) for i, (mid, s) in enumerate(vector, 1)}
+    dated = created_at if period is not None and created_at is not None else None
+    exp = math.exp
+    rows = []
+    for mid in dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]):
+        k_rank, k_score = kw.get(mid, (None, 0.0))
+        v_rank, v_score = vec.get(mid, (None, None))
+        cosine = v_score if v_score is not None else floor
+        in_period = 0.0
+        if dated is not None:
+            d = dated.get(mid)
+            if d is not None:
+                in_period = float(period[0] <= d < period[1])  # type: ignore[index]
+        # relevance(), written out with the same operations in the same order.
+        if k_score > 0.0 or cosine > silent or in_period > 0.0:
+            k_capped = min(max(k_score, 0.0), KEYWORD_CAP)
+            z = (b0 + b_kw * k_capped + b_cos * cosine + b_gap * (cosine - best_cos)
+                 + b_period * in_period)
+            score = 1.0 / (1.0 + exp(-z)) if z > -700 else 0.0
+        else:
+            score = 0.0
+        rows.append((-score, -cosine, mid, score, k_rank, v_rank, v_score))
+    rows.sort()  # fuse's order: ids are unique, so the tuples never compare past them
+    return [(mid, score, k_rank, v_rank, v_score)
+            for _, _, mid, score, k_rank, v_rank, v_score in rows]

@@ -61,15 +61,13 @@ def search(
     keyword = [kv for kv in keyword if kv[0] in rows]
     vector = [kv for kv in vector if kv[0] in rows]
     if mode == "hybrid":
-        cands = fusion.candidates(keyword, vector)
         period = timeframe.period(query, now)
-        if period is not None:
-            cands = fusion.with_time(cands, {m: r.created_at for m, r in rows.items()},
-                                     period)
+        created = {m: r.created_at for m, r in rows.items()} if period is not None else None
         floor = service.settings.min_score if min_score is None else min_score
-        ranked = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
-                  for f in fusion.fuse(cands, fusion.model_for(service.embedder.model_id))
-                  if f.score >= floor]
+        ranked = [r for r in fusion.rank(keyword, vector,
+                                         fusion.model_for(service.embedder.model_id),
+                                         created, period)
+                  if r[1] >= floor]
     else:
         floor = min_score or 0.0
         own = keyword if mode == "keyword" else vector
