@@ -88,3 +88,14 @@ def test_missing_model_files_say_to_reinstall(tmp_path: Path, monkeypatch: pytes
 def test_embedding_nothing_loads_nothing_more(tmp_path: Path) -> None:
     model = MiniLMEmbedder(cache=tmp_path)
     assert model.embed([]).shape == (0, 384)
+
+
+def test_a_copy_that_cannot_be_saved_still_embeds_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saving the optimised copy fails (here: its folder vanished, as on a full or removed
+    disk): the model is optimised in memory for this run, and no partial copy is kept."""
+    monkeypatch.setattr(minilm_embedder.tempfile, "mkdtemp",
+                        lambda dir, prefix: str(tmp_path / "gone" / "copy"))
+    v = MiniLMEmbedder(cache=tmp_path / "models").embed(TEXTS)
+    assert np.allclose(v, MiniLMEmbedder(cache=None).embed(TEXTS), atol=1e-6)
+    assert list((tmp_path / "models").iterdir()) == []

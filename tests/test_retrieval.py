@@ -12,7 +12,6 @@ from conftest import pai
 from fakes.home import FakeHome
 
 from pai_cli.core import fusion, recall, text, timeframe
-from pai_cli.records import SealedMemory
 
 
 def add(content: str, *extra: str) -> str:
@@ -229,6 +228,16 @@ def test_rank_gives_fuse_s_floats_in_fuse_s_order() -> None:
 
 
 # -- the local home's parts -----------------------------------------------------------------
+
+
+def test_get_states_builds_the_record_get_many_would_without_its_content() -> None:
+    from pai_cli.backends.local.memory_reads import _state
+    from pai_cli.records import SealedMemory
+
+    assert _state("alice", ("mem-1", "general", 1.0, None, "active", None, 2.0)) == SealedMemory(
+        id="mem-1", user_id="alice", content=b"", category="general", created_at=1.0,
+        updated_at=1.0, expires_at=None, pinned=False, terms="", valid_to=2.0)
+
 def wiring_of(user: str = "alice"):  # type: ignore[no-untyped-def]
     from pai_cli.config import load_settings
     from pai_cli.wiring import Wiring
@@ -278,36 +287,6 @@ def test_a_forgotten_memory_is_no_yardstick_for_the_others() -> None:
     svc.forget("alice", gone.id)
     hits = svc.search("alice", "allotment gate code", 5)
     assert [h.memory.id for h in hits] == [kept.id]
-
-
-def test_get_states_reuses_the_keyword_search_s_reads_only_while_they_hold() -> None:
-    from pai_cli.backends.local.memory_reads import _state
-
-    svc = wiring_of().memories
-    a = svc.add("alice", "the allotment gate code is 1911")
-    b = svc.add("alice", "the allotment is plot 42")
-    c = svc.add("alice", "the boiler is in the cellar")
-    store, now = svc.store, time.time()
-    blinded = svc.cipher.blind("alice", text.terms("allotment"))
-
-    def fresh(ids: list[str]) -> dict[str, object]:
-        store._read_states = None
-        return {s.id: s for s in store.get_states("alice", ids, now)}
-
-    assert {m for m, _ in store.keyword_search("alice", blinded, 5, None, now)} == {a.id, b.id}
-    reused = {s.id: s for s in store.get_states("alice", [a.id, c.id, b.id], now)}
-    assert reused == fresh([a.id, c.id, b.id]) and set(reused) == {a.id, b.id, c.id}
-    assert _state("alice", (a.id, "general", 1.0, None, "active", None, 2.0)) == SealedMemory(
-        id=a.id, user_id="alice", content=b"", category="general", created_at=1.0,
-        updated_at=1.0, expires_at=None, pinned=False, terms="", valid_to=2.0)
-    # A write in between, another user or another time: read again, not reused.
-    store.keyword_search("alice", blinded, 5, None, now)
-    svc.forget("alice", a.id)
-    assert set(s.id for s in store.get_states("alice", [a.id, b.id], now)) == {b.id}
-    store.keyword_search("alice", blinded, 5, None, now)
-    assert store.get_states("alice", [b.id], now + 1) == list(fresh([b.id]).values())
-    store.keyword_search("alice", blinded, 5, None, now)
-    assert store.get_states("bob", [b.id], now) == []
 
 
 STEM_WORDS = ("running runners ran quickly gardens gardening generously happiness "

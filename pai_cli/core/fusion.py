@@ -143,24 +143,24 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
     return tuple(every[n] for n in names)
 
 
-def has_evidence(c: Candidate, silent_cosine: float = 0.0) -> bool:
-    """Whether anything links the memory to the query: a query term it holds, a vector
-    pointing its way (a cosine above what unrelated texts reach), or its date in the period
-    the question names."""
-    return c.keyword_score > 0.0 or c.cosine > silent_cosine or c.in_period > 0.0
-
-
 def relevance(c: Candidate, model: RelevanceModel = DEFAULT) -> float:
     """The chance the memory is what was asked about; 0 without any evidence. The linear
     model cannot say that by itself: its intercept alone is 0.011, above the 0.01 floor,
     so a memory sharing nothing with the query would be recalled beside real matches."""
-    if not has_evidence(c, model.silent_cosine):
+    return _score(c.keyword_score, c.cosine, c.best_cosine, c.in_period, model)
+
+
+def _score(keyword: float, cosine: float, best_cosine: float, in_period: float,
+           model: RelevanceModel) -> float:
+    """relevance() of those four numbers: the one place the model is evaluated."""
+    if not (keyword > 0.0 or cosine > model.silent_cosine or in_period > 0.0):
+        # No evidence: no query term, a cosine no higher than unrelated texts reach, not
+        # from the period the question names.
         return 0.0
     # FEATURES written out: this runs for every candidate of every search (~100 each).
     b0, b_kw, b_cos, b_gap, b_period = model.coefficients
-    kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
-    z = (b0 + b_kw * kw + b_cos * c.cosine + b_gap * (c.cosine - c.best_cosine)
-         + b_period * c.in_period)
+    kw = min(max(keyword, 0.0), KEYWORD_CAP)
+    z = b0 + b_kw * kw + b_cos * cosine + b_gap * (cosine - best_cosine) + b_period * in_period
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
@@ -182,14 +182,11 @@ def rank(
     (memory id, score, keyword rank, vector rank, vector score): the same floats in the
     same order, without a Candidate and a Fused per candidate (frozen dataclasses cost
     ~2 us each to make, ~0.25 ms of a search over ~100 candidates)."""
-    b0, b_kw, b_cos, b_gap, b_period = model.coefficients
-    silent = model.silent_cosine
     floor = min((s for _, s in vector), default=0.0)
     best_cos = max((s for _, s in vector), default=0.0)
     kw = {mid: (i, s) for i, (mid, s) in enumerate(keyword, 1)}
     vec = {mid: (i, s) for i, (mid, s) in enumerate(vector, 1)}
     dated = created_at if period is not None and created_at is not None else None
-    exp = math.exp
     rows = []
     for mid in dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]):
         k_rank, k_score = kw.get(mid, (None, 0.0))
@@ -200,14 +197,7 @@ def rank(
             d = dated.get(mid)
             if d is not None:
                 in_period = float(period[0] <= d < period[1])  # type: ignore[index]
-        # relevance(), written out with the same operations in the same order.
-        if k_score > 0.0 or cosine > silent or in_period > 0.0:
-            k_capped = min(max(k_score, 0.0), KEYWORD_CAP)
-            z = (b0 + b_kw * k_capped + b_cos * cosine + b_gap * (cosine - best_cos)
-                 + b_period * in_period)
-            score = 1.0 / (1.0 + exp(-z)) if z > -700 else 0.0
-        else:
-            score = 0.0
+        score = _score(k_score, cosine, best_cos, in_period, model)
         rows.append((-score, -cosine, mid, score, k_rank, v_rank, v_score))
     rows.sort()  # fuse's order: ids are unique, so the tuples never compare past them
     return [(mid, score, k_rank, v_rank, v_score)

@@ -21,13 +21,11 @@ UNUSED: dict[str, tuple[str, ...]] = {
     # probing with importlib.metadata sees them absent rather than broken.
     "grpcio": ("grpc",),
     "hf-xet": ("hf_xet",),
-    # The MiniLM embedder is for the local home only (on AWS pai embeds with Titan, or
-    # WordLlama with embedder = "local"): its runtime and its 45 MB model stay out.
-    "onnxruntime": ("onnxruntime",),
 }
 
 LOCAL_ONLY_DATA = ("pai_cli/models/minilm",)
-"""Folders of pai's own wheel that only the local home reads."""
+"""Folders of pai's own wheel that only the local home reads (the MiniLM model, 45 MB;
+dependencies.LOCAL_ONLY keeps its runtime out)."""
 
 TESTS_DROPPABLE = ("numpy",)
 """Packages whose `tests` folders nothing imports at run time (numpy.testing stays)."""

@@ -14,7 +14,8 @@ import it), in this order:
    that fails (first build, a new or re-pinned dependency, `refresh=True`) does pip download
    into the wheelhouse and the install run again: the second deploy is offline, fast, and
    gives the same bytes.
-3. Data-only dependencies (`DATA_ONLY`): pai reads files from them, never imports them.
+3. Data-only dependencies (`DATA_ONLY`): pai reads files from them, never imports them;
+   local-only ones (`LOCAL_ONLY`, the MiniLM runtime) are not installed at all.
 4. Strip what Lambda never reads, check Lambda's 250 MB unzipped limit, zip with sorted
    entries and fixed timestamps so the same inputs give the same sha256.
 
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from pai_cli.deploy.dependencies import DATA_ONLY, add_data_only, install_deps
+from pai_cli.deploy.dependencies import DATA_ONLY, LOCAL_ONLY, add_data_only, install_deps
 from pai_cli.deploy.lambda_target import LAMBDA_GLIBC, Target, wheel_tags_ok
 from pai_cli.deploy.lambda_zip import strip_unused, tree_bytes, zip_tree
 from pai_cli.deploy.own_wheel import OWN_WHEEL, build_own_wheel, wheel_requirements
@@ -95,7 +96,8 @@ def build_artifact(
         own = build_own_wheel(root, build_wh, wh, tmp, refresh, say)
         name, version, reqs = wheel_requirements(own, target)
         data_reqs = [r for r in reqs if canonicalize_name(r.name) in DATA_ONLY]
-        deps = [str(r) for r in reqs if canonicalize_name(r.name) not in DATA_ONLY]
+        deps = [str(r) for r in reqs
+                if canonicalize_name(r.name) not in {*DATA_ONLY, *LOCAL_ONLY}]
         deps += list(extra_requirements)
 
         stage = tmp / "stage"

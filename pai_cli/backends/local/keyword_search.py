@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pai_cli.backends.local.db import Database
-from pai_cli.backends.local.memory_reads import STATE_COLUMNS
 from pai_cli.backends.local.term_stats import TermStats, fts5_idf
 
 COMMON_TERM_MIN_ROWS = 1000
@@ -56,7 +55,6 @@ def discriminative(stats: TermStats, terms: list[str],
 def search(
     db: Database, stats: TermStats, user_id: str, terms: Sequence[str], k: int,
     category: str | None, now: float, posting_budget: int = POSTING_BUDGET,
-    states: dict[str, tuple] | None = None,
 ) -> list[tuple[str, float]]:
     """BM25 (FTS5's formula: k1 1.2, b 0.75, its IDF) divided by the sum of the query
     terms' IDF, so a memory holding every query term once, at average length, scores
@@ -67,10 +65,7 @@ def search(
     (~5 us a row here, 10+ ms at the posting budget). Instead the posting lists alone
     (rowids, ~0.3 us a row) give each row the IDF of the query terms it holds; the
     RESCORE best of those are read back (their terms, for term counts and length) and
-    scored with the full formula, which gives FTS5's own scores for them.
-
-    states, if given, receives the state columns (memory_reads.STATE_COLUMNS) of the live
-    rows looked up, by memory id: what get_states would read for them again."""
+    scored with the full formula, which gives FTS5's own scores for them."""
     terms = list(dict.fromkeys(terms))
     kept, lowest, idf_sum = (discriminative(stats, terms, posting_budget) if terms
                              else ([], 0, 0.0))
@@ -122,26 +117,23 @@ def search(
     while len(out) < k and start < len(scored):
         chunk = scored[start:start + k - len(out) + 8]
         start += len(chunk)
-        ids = _live_ids(db, user_id, [rowid for _, rowid in chunk], category, now, states)
+        ids = _live_ids(db, user_id, [rowid for _, rowid in chunk], category, now)
         out += [(ids[rowid], score * scale) for score, rowid in chunk if rowid in ids]
     return out[:k]
 
 
 def _live_ids(db: Database, user_id: str, rowids: list[int], category: str | None,
-              now: float, states: dict[str, tuple] | None = None) -> dict[int, str]:
+              now: float) -> dict[int, str]:
     """rowid -> memory id of those rows that are the user's, live (and of the category).
     Terms are blinded with a per-user key, so another user's rows cannot match a query;
     the user is still checked so that no path depends on that. The unary + keep SQLite's
     planner on the rowids: left to itself it walked the user's (or the expiry) index over
     every row (1 s at 1M instead of 1 ms)."""
     marks = ",".join("?" * len(rowids))
-    sql = (f"SELECT rowid, {STATE_COLUMNS} FROM memories WHERE rowid IN ({marks}) "
-           "AND +user_id = ? AND (+expires_at IS NULL OR +expires_at > ?)")
+    sql = (f"SELECT rowid, id FROM memories WHERE rowid IN ({marks}) AND +user_id = ? "
+           "AND (+expires_at IS NULL OR +expires_at > ?)")
     params: list = [*rowids, user_id, now]
     if category:
         sql += " AND +category = ?"
         params.append(category)
-    rows = db.execute(sql, params).fetchall()
-    if states is not None:
-        states.update((r[1], r[1:]) for r in rows)
-    return {r[0]: r[1] for r in rows}
+    return dict(db.execute(sql, params).fetchall())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from threading import get_ident
 
 from pai_cli.backends.local.db import Database
 from pai_cli.records import SealedMemory
@@ -15,8 +14,6 @@ _COLS = (
     "source_conversation, source_message, origin, importance, valid_from, valid_to, "
     "superseded_by, status, sources, conflicts_with, processed"
 )
-STATE_COLUMNS = "id, category, created_at, expires_at, status, valid_from, valid_to"
-"""What get_states reads of a row (_state makes a SealedMemory of them)."""
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 SQLITE_MAX_INT = 2**63 - 1
 
@@ -57,9 +54,6 @@ class MemoryReads:
     """The store's read side, a base of SqliteMemoryStore (which sets db)."""
 
     db: Database
-    _read_states: tuple | None = None
-    """(thread, user, now, _stamp(), {memory id: state row}) left by keyword_search for
-    the get_states call of the same search."""
 
     def get(self, user_id: str, memory_id: str, now: float) -> SealedMemory | None:
         r = self.db.execute(
@@ -87,28 +81,13 @@ class MemoryReads:
         time: no blobs read, no JSON parsed)."""
         if not ids:
             return []
-        # The keyword search of this same search (same thread, user and now, nothing
-        # written since) already read the states of its hits: only the others are read.
-        read, self._read_states = self._read_states, None
-        known: dict[str, tuple] = {}
-        if read is not None and read[:3] == (get_ident(), user_id, now) \
-                and read[3] == self._stamp():
-            known = read[4]
-        out = [_state(user_id, known[i]) for i in dict.fromkeys(ids) if i in known]
-        rest = [i for i in ids if i not in known]
-        if not rest:
-            return out
-        marks = ",".join("?" * len(rest))
+        marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"SELECT {STATE_COLUMNS} FROM memories INDEXED BY memories_user_id "
-            f"WHERE user_id = ? AND id IN ({marks}) AND {_LIVE}", (user_id, *rest, now),
+            "SELECT id, category, created_at, expires_at, status, valid_from, valid_to "
+            "FROM memories INDEXED BY memories_user_id "
+            f"WHERE user_id = ? AND id IN ({marks}) AND {_LIVE}", (user_id, *ids, now),
         ).fetchall()
-        return out + [_state(user_id, r) for r in rows]
-
-    def _stamp(self) -> tuple[int, int]:
-        """Moves when another connection committed (data_version) or this one wrote."""
-        return (self.db.execute("PRAGMA data_version").fetchone()[0],
-                self.db.conn.total_changes)
+        return [_state(user_id, r) for r in rows]
 
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
         if not id_or_prefix.isascii():

@@ -9,7 +9,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from threading import get_ident
 
 from pai_cli.backends.local import keyword_search as keywords
 from pai_cli.backends.local.db import Database
@@ -131,11 +130,8 @@ class SqliteMemoryStore(MemoryReads):
     ) -> list[tuple[str, float]]:
         # The budget is read here, at call time, so that this module's POSTING_BUDGET
         # (where it has always been set, and tests lower it) still decides.
-        states: dict[str, tuple] = {}
-        found = keywords.search(self.db, self.terms, user_id, terms, k, category, now,
-                                posting_budget=POSTING_BUDGET, states=states)
-        self._read_states = (get_ident(), user_id, now, self._stamp(), states)
-        return found
+        return keywords.search(self.db, self.terms, user_id, terms, k, category, now,
+                              posting_budget=POSTING_BUDGET)
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -58,7 +58,7 @@ def _session(model: Path, cache: Path | None) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ConfigError("embedder = 'minilm' needs onnxruntime: reinstall pai "
+        raise ConfigError("The MiniLM embedder needs onnxruntime: reinstall pai "
                           "(pip install onnxruntime).") from None
     providers = ["CPUExecutionProvider"]
     if cache is None:
@@ -83,9 +83,16 @@ def _session(model: Path, cache: Path | None) -> Any:
             "session.optimized_model_external_initializers_file_name", "model.data")
         options.add_session_config_entry(
             "session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-    except OSError:  # a read-only home: optimise in memory each time
-        options = _options(ort, True)
-    session = ort.InferenceSession(str(model), options, providers=providers)
+    except OSError:  # a cache that cannot be written: optimise in memory each time
+        options, tmp = _options(ort, True), None
+    try:
+        session = ort.InferenceSession(str(model), options, providers=providers)
+    except Exception:  # noqa: BLE001 - e.g. a full disk while saving: no copy this time
+        if tmp is None:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = None
+        session = ort.InferenceSession(str(model), _options(ort, True), providers=providers)
     if tmp is not None:
         try:
             os.replace(tmp, folder)
