@@ -80,6 +80,10 @@ def test_deploy_chat_search_destroy(real_aws: dict[str, str]) -> None:
         cli = run(real_aws, "--backend", "aws", "--env", env_name, "search",
                   "contract-test marker heron", "--json")
         assert any(env_name in h["content"] for h in cli)
+        # Keyword evidence: the environment's name is a word only this memory holds.
+        kw = run(real_aws, "--backend", "aws", "--env", env_name, "search", env_name,
+                 "--mode", "keyword", "--json")
+        assert kw and env_name in kw[0]["content"]
     finally:
         run(real_aws, "destroy", "--env", env_name, "--delete-data", "--yes", "--json")
 

@@ -302,10 +302,12 @@ def test_one_kms_data_key_per_session_not_per_record(aws_wiring) -> None:
     for i in range(20):
         w.memories.add("alice", f"note {i}")
     w.memories.list("alice")
-    assert w.cipher.kms_calls == 1
+    assert w.cipher.kms_calls == 2  # a content key, and the blinding key made and kept
     fresh = Wiring(load_settings("alice"))
     assert len(fresh.memories.list("alice", limit=None)) == 20
     assert fresh.cipher.kms_calls == 1  # one Decrypt for the one wrapped key they share
+    assert [h.memory.content for h in fresh.memories.search("alice", "note 7", 1)] == ["note 7"]
+    assert fresh.cipher.kms_calls == 2  # and one for the kept blinding key, not a new one
 
 
 def test_cli_runs_against_the_aws_home(aws_wiring) -> None:

@@ -107,8 +107,11 @@ class Wiring:
     def cipher(self) -> Any:
         if self.is_aws:
             from pai_cli.backends.aws.kms_cipher import KmsCipher
+            from pai_cli.backends.aws.term_index import TermIndex
 
-            return KmsCipher(self.aws, self.aws_names.key_alias, self.settings.env)
+            # The blinding key is kept beside the keyword postings it makes (term_index.py).
+            kept = TermIndex(self.aws, self.aws_names.memories_table, self.settings.env)
+            return KmsCipher(self.aws, self.aws_names.key_alias, self.settings.env, kept)
         return self.local_cipher
 
     @cached_property

@@ -21,10 +21,15 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from decimal import Decimal
+from dataclasses import replace
 from typing import Any
 
+from pai_cli.backends.aws.memory_items import body_key, cat_time, kept_terms  # noqa: F401
+from pai_cli.backends.aws.memory_items import from_item as _memory
+from pai_cli.backends.aws.memory_items import is_live as _live
+from pai_cli.backends.aws.memory_items import to_item as _item
 from pai_cli.backends.aws.session import NOT_DEPLOYED, Aws, call, reraise
+from pai_cli.backends.aws.term_index import TermIndex
 from pai_cli.records import SealedMemory
 
 BY_TIME = "user-created-index"
@@ -32,82 +37,8 @@ BY_CATEGORY = "user-category-created-index"
 META_USER = "#meta"
 
 
-def body_key(user_id: str, memory_id: str) -> str:
-    return f"memories/{user_id}/{memory_id}.json"
-
-
-def cat_time(category: str, created_at: float) -> str:
-    return f"{category}#{created_at:020.6f}"
-
-
-def _item(m: SealedMemory) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "user_id": m.user_id,
-        "memory_id": m.id,
-        "content": m.content,
-        "category": m.category,
-        "created_at": Decimal(f"{m.created_at:.6f}"),
-        "updated_at": Decimal(f"{m.updated_at:.6f}"),
-        "cat_time": cat_time(m.category, m.created_at),
-        "pinned": m.pinned,
-        "s3_key": body_key(m.user_id, m.id),
-    }
-    if m.expires_at is not None:
-        item["ttl"] = int(m.expires_at)  # DynamoDB TTL wants whole epoch seconds
-        item["expires_at"] = Decimal(f"{m.expires_at:.6f}")
-    for name in ("source_conversation", "source_message", "superseded_by", "conflicts_with"):
-        if getattr(m, name):
-            item[name] = getattr(m, name)
-    item["origin"] = m.origin
-    item["status"] = m.status
-    item["processed"] = m.processed
-    if m.importance is not None:
-        item["importance"] = m.importance
-    for name in ("valid_from", "valid_to"):
-        if getattr(m, name) is not None:
-            item[name] = Decimal(f"{getattr(m, name):.6f}")
-    if m.sources:
-        item["sources"] = list(m.sources)
-    return item
-
-
-def _float(item: dict[str, Any], name: str) -> float | None:
-    return float(item[name]) if item.get(name) is not None else None
-
-
-def _memory(item: dict[str, Any]) -> SealedMemory:
-    return SealedMemory(
-        id=item["memory_id"],
-        user_id=item["user_id"],
-        content=bytes(item["content"].value if hasattr(item["content"], "value")
-                      else item["content"]),
-        category=item["category"],
-        created_at=float(item["created_at"]),
-        updated_at=float(item["updated_at"]),
-        expires_at=float(item["expires_at"]) if "expires_at" in item else None,
-        pinned=bool(item.get("pinned")),
-        terms="",
-        source_conversation=item.get("source_conversation"),
-        source_message=item.get("source_message"),
-        origin=item.get("origin", "user"),
-        importance=int(item["importance"]) if item.get("importance") is not None else None,
-        valid_from=_float(item, "valid_from"),
-        valid_to=_float(item, "valid_to"),
-        superseded_by=item.get("superseded_by"),
-        status=item.get("status", "active"),
-        sources=tuple(item.get("sources") or ()),
-        conflicts_with=item.get("conflicts_with"),
-        processed=bool(item.get("processed", True)),
-    )
-
-
-def _live(item: dict[str, Any], now: float) -> bool:
-    # DynamoDB deletes expired items up to days later (moto never does): filter ourselves.
-    return "expires_at" not in item or float(item["expires_at"]) > now
-
-
 class DynamoMemoryStore:
-    supports_keywords = False
+    supports_keywords = True
 
     def __init__(self, aws: Aws, table: str, bucket: str, env: str = "dev",
                  kms_key: str = "") -> None:
@@ -118,6 +49,8 @@ class DynamoMemoryStore:
         self.kms_key = kms_key
         """The key's ARN, or its alias (then resolved to the ARN once, with DescribeKey)."""
         self._table: Any = None
+        self.terms = TermIndex(aws, table, env)
+        """The keyword postings, and the kept blinding key (term_index.py)."""
 
     @property
     def kms_key_arn(self) -> str:
@@ -195,7 +128,12 @@ class DynamoMemoryStore:
         for m in memories:
             if m.id in known:
                 continue
+            m = replace(m, terms=kept_terms(m.terms))
             version = self._put_body(m)
+            # Postings before the item: a crash between leaves postings of no memory,
+            # which search drops and reindex sweeps (term_index.py). Never undone here:
+            # a racing writer of the same memory wrote the same keys.
+            self.terms.put(m.user_id, m.id, m.created_at, m.category, m.terms)
             try:
                 self.table.put_item(Item=_item(m),
                                     ConditionExpression="attribute_not_exists(memory_id)")
@@ -207,6 +145,8 @@ class DynamoMemoryStore:
             except BaseException:
                 self._undo_body(m, version)
                 raise
+            if m.terms:
+                self.terms.count(m.user_id, 1, len(m.terms.split()))
             inserted.append(m.id)
         return inserted
 
@@ -215,16 +155,33 @@ class DynamoMemoryStore:
         memory back."""
         from botocore.exceptions import ClientError
 
+        memory = replace(memory, terms=kept_terms(memory.terms))
         version = self._put_body(memory)
+        self.terms.put(memory.user_id, memory.id, memory.created_at, memory.category,
+                       memory.terms)
         try:
-            self.table.put_item(Item=_item(memory),
-                                ConditionExpression="attribute_exists(memory_id)")
+            out = self.table.put_item(Item=_item(memory), ReturnValues="ALL_OLD",
+                                      ConditionExpression="attribute_exists(memory_id)")
         except ClientError as e:
             self._undo_body(memory, version)
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             reraise(e, f"DynamoDB table {self.table_name}", self.env)
+        old = _memory(out["Attributes"]) if out.get("Attributes") else None
+        self._retire_terms(old, memory)
         return True
+
+    def _retire_terms(self, old: SealedMemory | None, new: SealedMemory | None) -> None:
+        """After the item changed from old to new: remove the postings only old had and
+        move the counts."""
+        if old is None or not (old.terms or (new and new.terms)):
+            return
+        now_held = set(new.terms.split()) if new and new.created_at == old.created_at else set()
+        self.terms.remove(old.user_id, old.id, old.created_at,
+                          [t for t in old.terms.split() if t not in now_held])
+        before = len(old.terms.split())
+        after = len(new.terms.split()) if new else 0
+        self.terms.count(old.user_id, (after > 0) - (before > 0), after - before)
 
     def _delete_body(self, user_id: str, memory_id: str) -> None:
         """Every version and delete marker: forgetting must not leave old copies behind."""
@@ -251,6 +208,8 @@ class DynamoMemoryStore:
     def delete(self, user_id: str, memory_id: str) -> bool:
         out = self._ddb(lambda: self.table.delete_item(
             Key={"user_id": user_id, "memory_id": memory_id}, ReturnValues="ALL_OLD"))
+        if "Attributes" in out:
+            self._retire_terms(_memory(out["Attributes"]), None)
         self._delete_body(user_id, memory_id)
         return "Attributes" in out
 
@@ -258,6 +217,7 @@ class DynamoMemoryStore:
         ids = [m.id for m in self._query_all(user_id)]
         for memory_id in ids:
             self.delete(user_id, memory_id)
+        self.terms.drop(user_id)  # and any posting a crash left behind
         return ids
 
     def purge_expired(self, user_id: str, now: float) -> list[str]:
@@ -351,11 +311,16 @@ class DynamoMemoryStore:
         return sum(1 for _ in self.iter_all(user_id, now))
 
     def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
-        return {}  # no keyword index here (see the README's design notes)
+        # The counts come from reading each term's postings: the search just did, and a
+        # second round trip per term for the vector query's common words is not worth it
+        # at a person's memory counts (the README's design notes).
+        return {}
 
     def keyword_search(self, user_id: str, terms: Sequence[str], k: int, category: str | None,
                        now: float) -> list[tuple[str, float]]:
-        return []
+        """BM25 over the blinded terms (term_index.py). Memories gone or expired since
+        may be among the results: search drops them with its one read of their states."""
+        return self.terms.search(user_id, terms, k, category)
 
     def user_ids(self) -> list[str]:
         """Every user with memories here (a Scan of the keys: for a whole-home reindex only,
@@ -384,7 +349,9 @@ class DynamoMemoryStore:
     def sweep_orphans(self, user_id: str) -> int:
         """Delete bodies no item points to: what a crash between the S3 write and the
         DynamoDB write leaves behind (see the module docstring). Returns how many."""
-        known = {m.id for m in self._query_all(user_id)}
+        memories = list(self._query_all(user_id))
+        known = {m.id for m in memories}
+        self.terms.sweep(user_id, {m.id: (m.created_at, m.category, m.terms) for m in memories})
         prefix = f"memories/{user_id}/"
         paginator = self.aws.client("s3").get_paginator("list_object_versions")
         orphans: set[str] = set()

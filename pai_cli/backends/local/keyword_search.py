@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pai_cli.backends import bm25
 from pai_cli.backends.local.db import Database
 from pai_cli.backends.local.term_stats import TermStats, fts5_idf
 
 COMMON_TERM_MIN_ROWS = 1000
 COMMON_TERM_SHARE = 0.5
-BM25_K1, BM25_B = 1.2, 0.75
-"""FTS5's bm25() defaults, which search computes itself."""
 RESCORE = 200
 """How many of the rows holding the most query-term IDF are scored with the full BM25."""
 POSTING_BUDGET = 3000
@@ -103,12 +102,7 @@ def search(
     for rowid, held_terms in db.execute(
             f"SELECT id, c0 FROM memory_terms_content WHERE id IN ({marks})", best):
         tokens = held_terms.split()
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(tokens) / avg)
-        score = 0.0
-        for t in kept:
-            tf = tokens.count(t)
-            if tf:
-                score += idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
+        score = bm25.score(((idf[t], tokens.count(t)) for t in kept), len(tokens), avg)
         scored.append((score, rowid))
     scored.sort(reverse=True)
     scale = 1.0 / idf_sum if idf_sum > 0 else 1.0

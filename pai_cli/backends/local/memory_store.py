@@ -13,8 +13,6 @@ from contextlib import AbstractContextManager
 from pai_cli.backends.local import keyword_search as keywords
 from pai_cli.backends.local.db import Database
 from pai_cli.backends.local.keyword_search import (  # noqa: F401 - importable from here too
-    BM25_B,
-    BM25_K1,
     COMMON_TERM_MIN_ROWS,
     COMMON_TERM_SHARE,
     POSTING_BUDGET,

@@ -3,9 +3,9 @@ kept until the database changes: keyword ranking and the common-term shares read
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from pai_cli.backends import bm25
 from pai_cli.backends.local.db import Database
 
 MIN_COMMON = 30
@@ -33,10 +33,7 @@ def _varints(data: bytes) -> list[int]:
     return out
 
 
-def fts5_idf(rows: int, df: int) -> float:
-    """FTS5's own IDF (ext/fts5/fts5_aux.c), so the sum matches the scores it returns."""
-    idf = math.log((rows - df + 0.5) / (df + 0.5))
-    return idf if idf > 0 else 1e-6
+fts5_idf = bm25.idf
 
 
 class TermStats:

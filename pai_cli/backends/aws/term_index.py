@@ -1,0 +1,261 @@
+"""Keyword evidence for the AWS home: BM25 over the blinded terms, with their postings kept
+in the memories table.
+
+The local home ranks by BM25 over blinded terms in SQLite FTS5; neither S3 Vectors nor the
+vectors' OpenSearch documents search text, so the AWS home keeps postings of its own. They
+live in the memories table (no new table or permission; backed up, restored and deleted
+with the memories they index), in one partition per user, "<user>#terms":
+
+    sort key "<token>#<created_at>#<memory id>"   tf, dl (the memory's length in terms), cat
+    sort key "#stats"                             rows, length: for IDF and the mean length
+    sort key "#key"                               the user's blinding key, wrapped by KMS
+
+User ids never hold a '#', so a user's own Query and user_ids() never see these items, and
+blinded tokens ("t" + base32) never start with one.
+
+A search is one Query per query term, newest first (the created_at in the sort key), side by
+side, and one GetItem of the counts: about one DynamoDB round trip. Scores are FTS5's BM25
+(backends/bm25.py) divided by the query's summed IDF, as the local keyword_search gives them,
+so the relevance model fitted there applies unchanged. A term more than POSTING_BUDGET
+memories hold is read only that far: it then counts as held by that many (its IDF is small
+either way) and ranks nothing unless it is the only term found, as locally.
+
+Postings are written before the memory item (the commit point) and removed after it, so a
+crash leaves postings of a memory that is not there: search drops them with every other
+candidate whose item is gone, and `pai memory reindex` (sweep) deletes them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pai_cli.backends import bm25
+from pai_cli.backends.aws.session import Aws, call
+
+POSTING_BUDGET = 3000
+STATS, KEY = "#stats", "#key"
+COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE = 1000, 0.5
+"""As the local home: past 1,000 memories a term in over half of them is not ranked by."""
+WRITE_BATCH = 25  # BatchWriteItem's limit
+
+
+def partition(user_id: str) -> str:
+    return f"{user_id}#terms"
+
+
+def posting_key(token: str, created_at: float, memory_id: str) -> str:
+    return f"{token}#{created_at:020.6f}#{memory_id}"
+
+
+def counts(terms: str) -> tuple[Counter[str], int]:
+    """A memory's blinded terms (space-separated, repeats kept) as term counts and length."""
+    tokens = terms.split()
+    return Counter(tokens), len(tokens)
+
+
+class TermIndex:
+    def __init__(self, aws: Aws, table: str, env: str = "dev") -> None:
+        self.aws = aws
+        self.table = table
+        self.env = env
+
+    def _ddb(self, fn: Any) -> Any:
+        return call(fn, f"DynamoDB table {self.table}", self.env)
+
+    @property
+    def _client(self) -> Any:
+        return self.aws.client("dynamodb")
+
+    # -- writes --------------------------------------------------------------------------
+    def _batch(self, requests: list[dict[str, Any]]) -> None:
+        client = self._client
+        for start in range(0, len(requests), WRITE_BATCH):
+            pending: dict[str, Any] = {self.table: requests[start:start + WRITE_BATCH]}
+            while pending:
+                out = self._ddb(lambda p=pending: client.batch_write_item(RequestItems=p))
+                pending = out.get("UnprocessedItems") or {}
+
+    def put(self, user_id: str, memory_id: str, created_at: float, category: str,
+            terms: str) -> None:
+        """The memory's postings (idempotent: the same keys are overwritten)."""
+        tf, length = counts(terms)
+        pk = partition(user_id)
+        self._batch([{"PutRequest": {"Item": {
+            "user_id": {"S": pk}, "memory_id": {"S": posting_key(t, created_at, memory_id)},
+            "tf": {"N": str(n)}, "dl": {"N": str(length)}, "cat": {"S": category}}}}
+            for t, n in tf.items()])
+
+    def remove(self, user_id: str, memory_id: str, created_at: float,
+               tokens: Iterable[str]) -> None:
+        pk = partition(user_id)
+        self._batch([{"DeleteRequest": {"Key": {
+            "user_id": {"S": pk}, "memory_id": {"S": posting_key(t, created_at, memory_id)}}}}
+            for t in dict.fromkeys(tokens)])
+
+    def count(self, user_id: str, rows: int, length: int) -> None:
+        """Add to the user's memory count and total length (negative on removal)."""
+        if rows or length:
+            self._ddb(lambda: self._client.update_item(
+                TableName=self.table, Key=self._key(user_id, STATS),
+                UpdateExpression="ADD #r :r, #l :l",
+                ExpressionAttributeNames={"#r": "rows", "#l": "length"},
+                ExpressionAttributeValues={":r": {"N": str(rows)}, ":l": {"N": str(length)}}))
+
+    def _key(self, user_id: str, sort: str) -> dict[str, Any]:
+        return {"user_id": {"S": partition(user_id)}, "memory_id": {"S": sort}}
+
+    def sweep(self, user_id: str, live: dict[str, tuple[float, str, str]]) -> int:
+        """Delete the postings no live memory has (memory id -> created_at, category,
+        terms) and set the counts from the memories themselves. Returns postings removed."""
+        want: dict[str, tuple[int, int, str]] = {}
+        rows = length = 0
+        for mid, (created, category, terms) in live.items():
+            if not terms:
+                continue
+            tf, n = counts(terms)
+            rows, length = rows + 1, length + n
+            for t, c in tf.items():
+                want[posting_key(t, created, mid)] = (c, n, category)
+        stale: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": partition(user_id)}}, "ConsistentRead": True}
+        while True:
+            out = self._ddb(lambda k=kwargs: self._client.query(**k))
+            for item in out.get("Items", []):
+                sort = item["memory_id"]["S"]
+                if sort.startswith("#"):
+                    continue
+                held = want.pop(sort, None)
+                if held is None:
+                    stale.append({"DeleteRequest": {"Key": {"user_id": item["user_id"],
+                                                            "memory_id": item["memory_id"]}}})
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        self._batch(stale)
+        # Postings a memory should have and does not (written before keyword evidence, or
+        # lost to a crash) are put back: the caller has just rewritten them in a reindex,
+        # so this finds none then; sweep alone repairs them.
+        missing = [{"PutRequest": {"Item": {
+            "user_id": {"S": partition(user_id)}, "memory_id": {"S": sort},
+            "tf": {"N": str(c)}, "dl": {"N": str(n)}, "cat": {"S": cat}}}}
+            for sort, (c, n, cat) in want.items()]
+        self._batch(missing)
+        self._ddb(lambda: self._client.put_item(TableName=self.table, Item={
+            **self._key(user_id, STATS), "rows": {"N": str(rows)},
+            "length": {"N": str(length)}}))
+        return len(stale)
+
+    def drop(self, user_id: str) -> None:
+        """Every posting and count of the user (the wrapped key stays: it opens nothing)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": partition(user_id)}},
+            "ProjectionExpression": "user_id, memory_id", "ConsistentRead": True}
+        doomed: list[dict[str, Any]] = []
+        while True:
+            out = self._ddb(lambda k=kwargs: self._client.query(**k))
+            doomed += [{"DeleteRequest": {"Key": i}} for i in out.get("Items", [])
+                       if i["memory_id"]["S"] != KEY]
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        self._batch(doomed)
+
+    # -- the blinding key ----------------------------------------------------------------
+    def kept_key(self, user_id: str) -> bytes | None:
+        out = self._ddb(lambda: self._client.get_item(
+            TableName=self.table, Key=self._key(user_id, KEY), ConsistentRead=True))
+        value = out.get("Item", {}).get("wrapped", {}).get("B")
+        return bytes(value) if value else None
+
+    def keep_key(self, user_id: str, wrapped: bytes, replace: bool = False) -> bytes:
+        """Keep the wrapped key unless one is kept already (two first sessions racing must
+        blind with the same key) or `replace`; returns the one kept."""
+        from botocore.exceptions import ClientError
+
+        item = {**self._key(user_id, KEY), "wrapped": {"B": wrapped}}
+        if replace:
+            self._ddb(lambda: self._client.put_item(TableName=self.table, Item=item))
+            return wrapped
+        try:
+            self._client.put_item(TableName=self.table, Item=item,
+                                  ConditionExpression="attribute_not_exists(memory_id)")
+            return wrapped
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                from pai_cli.backends.aws.session import reraise
+
+                reraise(e, f"DynamoDB table {self.table}", self.env)
+        kept = self.kept_key(user_id)
+        assert kept is not None  # the condition failed: it is there
+        return kept
+
+    # -- search --------------------------------------------------------------------------
+    def _postings(self, user_id: str, token: str, budget: int) -> tuple[list[Any], bool]:
+        """Up to `budget` postings of a term, newest first, and whether there were more."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "user_id = :u AND begins_with(memory_id, :t)",
+            "ExpressionAttributeValues": {":u": {"S": partition(user_id)},
+                                          ":t": {"S": token + "#"}},
+            "ScanIndexForward": False, "ConsistentRead": True, "Limit": budget + 1}
+        found: list[Any] = []
+        while len(found) <= budget:
+            kwargs["Limit"] = budget + 1 - len(found)
+            out = self._ddb(lambda k=kwargs: self._client.query(**k))
+            found += out.get("Items", [])
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return found[:budget], len(found) > budget
+
+    def _stats(self, user_id: str) -> tuple[int, int]:
+        out = self._ddb(lambda: self._client.get_item(
+            TableName=self.table, Key=self._key(user_id, STATS), ConsistentRead=True))
+        item = out.get("Item", {})
+        return (int(item.get("rows", {}).get("N", 0)), int(item.get("length", {}).get("N", 0)))
+
+    def search(self, user_id: str, terms: Sequence[str], k: int, category: str | None,
+               budget: int = POSTING_BUDGET) -> list[tuple[str, float]]:
+        """BM25 divided by the query terms' summed IDF (a memory holding each query term
+        once, at the mean length, scores ~1), best first, newer first among equals."""
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(terms) + 1)) as pool:
+            stats = pool.submit(self._stats, user_id)
+            lists = list(pool.map(lambda t: self._postings(user_id, t, budget), terms))
+            rows, length = stats.result()
+        df = {t: (budget if more else len(items)) for t, (items, more) in zip(terms, lists,
+                                                                                strict=True)}
+        rows = max(rows, max(df.values()), 1)
+        weight = {t: bm25.idf(rows, df[t]) for t in terms}
+        idf_sum = sum(weight.values())
+        ranked_by = [t for t, (items, more) in zip(terms, lists, strict=True) if items
+                     and not more and not (rows >= COMMON_TERM_MIN_ROWS
+                                           and df[t] > rows * COMMON_TERM_SHARE)]
+        if not ranked_by:  # only common terms were found: rank by the rarest, its newest
+            held = [t for t in terms if df[t]]
+            ranked_by = [min(held, key=lambda t: df[t])] if held else []
+        average = length / rows if length else 1.0
+        held_by: dict[str, dict[str, int]] = {}
+        sizes: dict[str, tuple[int, str]] = {}
+        for t, (items, _) in zip(terms, lists, strict=True):
+            if t not in ranked_by:
+                continue
+            for item in items:
+                if category and item["cat"]["S"] != category:
+                    continue
+                sort = item["memory_id"]["S"]
+                _, created, mid = sort.split("#", 2)
+                held_by.setdefault(mid, {})[t] = int(item["tf"]["N"])
+                sizes[mid] = (int(item["dl"]["N"]), created)
+        scored = sorted(
+            ((bm25.score(((weight[t], tf) for t, tf in held.items()), sizes[mid][0], average)
+              / idf_sum, sizes[mid][1], mid) for mid, held in held_by.items()),
+            reverse=True)
+        return [(mid, score) for score, _, mid in scored[:k]]
