@@ -172,3 +172,22 @@ def test_a_term_past_the_posting_budget_ranks_only_its_newest(aws: tuple[Wiring,
     newest = {m.id for m in sorted(w.memories.list("alice", limit=None),
                                    key=lambda m: m.created_at)[-3:]}
     assert set(dict(found)) == newest
+
+
+def test_a_keyword_search_is_one_query_per_term_and_one_read_of_the_counts(
+        aws: tuple[Wiring, dict]) -> None:
+    """The budget on AWS: the terms' Queries go out side by side, so a search costs about
+    one DynamoDB round trip more than vector recall alone; a write, one BatchWriteItem."""
+    w, info = aws
+    for text, cat in NOTES:
+        w.memories.add("alice", text, cat)
+    client = w.aws.client("dynamodb")
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*",
+                                lambda model, **_: calls.append(model.name))
+    blinded = w.cipher.blind("alice", ["quentin", "greyhound", "pretzel"])
+    assert len(w.memories.store.keyword_search("alice", blinded, 10, None, 0.0)) == 4
+    assert sorted(calls) == ["GetItem", "Query", "Query", "Query"]
+    calls.clear()
+    w.memories.store.terms.put("alice", "mem-x", 1.0, "misc", " ".join(blinded * 2))
+    assert calls == ["BatchWriteItem"]

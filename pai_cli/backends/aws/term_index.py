@@ -226,6 +226,7 @@ class TermIndex:
         terms = list(dict.fromkeys(terms))
         if not terms:
             return []
+        _ = self._client  # made here, not raced for by the threads below
         with ThreadPoolExecutor(max_workers=min(8, len(terms) + 1)) as pool:
             stats = pool.submit(self._stats, user_id)
             lists = list(pool.map(lambda t: self._postings(user_id, t, budget), terms))
