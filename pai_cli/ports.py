@@ -37,7 +37,8 @@ class Transactional(Protocol):
 
 class MemoryStore(Transactional, Protocol):
     supports_keywords: bool
-    """False where the store keeps no keyword index: search is then vector-only."""
+    """False where the store keeps no keyword index: search is then vector-only (both homes'
+    stores keep one; the port fakes can go without)."""
 
     def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
         """Insert; ids that already exist are skipped. Returns the ids inserted."""

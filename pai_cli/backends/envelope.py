@@ -33,10 +33,10 @@ Read but no longer written, kept so existing data keeps opening:
 
 Blinding (keyword-index tokens) keeps the local home's format, since local stores hold
 blinded terms in FTS and must keep matching them: HMAC-SHA-256 under the user's "index" data
-key, truncated to 80 bits, base32. The AWS home stores no blinded terms today (its store has
-no keyword search), so a KMS data key that is new each session is enough there; a home that
-stores them must blind with a key that is the same in every session (`KeyWrapper.durable`),
-or stored tokens stop matching the next session's queries.
+key, truncated to 80 bits, base32. Stored tokens must keep matching the next session's
+queries, so the blinding key is the same in every session: the key file keeps it locally, and
+the AWS home makes it once per user with KMS and keeps it wrapped beside the user's postings
+(backends/aws/term_index.py), while content keys there are new each session.
 """
 
 from __future__ import annotations
