@@ -82,7 +82,8 @@ class MemoryStore(Transactional, Protocol):
 
     def term_shares(self, user_id: str, terms: Sequence[str]) -> dict[str, float]:
         """For blinded terms, the share of the user's memories holding each, for the terms
-        common enough to matter; {} where the store keeps no keyword index."""
+        common enough to matter; {} where the store keeps no keyword index, or (the AWS
+        home) no counts it can read without a second round trip per term."""
         ...
 
     def keyword_search(
