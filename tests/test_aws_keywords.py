@@ -150,7 +150,7 @@ def test_the_blinding_key_is_kept_once_and_shared_by_sessions(aws: tuple[Wiring,
 def test_a_kept_key_kms_cannot_open_is_replaced(aws: tuple[Wiring, dict]) -> None:
     w, info = aws
     index = TermIndex(w.aws, info["memories"], "test")
-    index.keep_key("alice", b"not a KMS ciphertext at all", replace=True)
+    index.keep_key("alice", b"not a KMS ciphertext at all")
     m = w.memories.add("alice", "Pretzel hides under the bed")
     assert index.kept_key("alice") != b"not a KMS ciphertext at all"
     fresh = Wiring(load_settings("alice"))
@@ -191,3 +191,41 @@ def test_a_keyword_search_is_one_query_per_term_and_one_read_of_the_counts(
     calls.clear()
     w.memories.store.terms.put("alice", "mem-x", 1.0, "misc", " ".join(blinded * 2))
     assert calls == ["BatchWriteItem"]
+
+
+def test_postings_expire_with_their_memory_and_a_lost_race_leaves_none(
+        aws: tuple[Wiring, dict]) -> None:
+    from dataclasses import replace
+
+    w, info = aws
+    m = w.memories.add("alice", "The greyhound Pretzel hates thunderstorms", pinned=False)
+    stored = w.memories.store.get("alice", m.id, 0.0)
+    assert stored is not None and stored.expires_at is not None
+    assert {p["ttl"]["N"] for p in postings(info, "alice")} == {str(int(stored.expires_at))}
+    # An edit that loses to a forget: its postings must not outlive the memory.
+    w.memories.forget("alice", m.id)
+    assert w.memories.store.update(replace(stored, terms=stored.terms + " tzzzzzz")) is False
+    assert postings(info, "alice") == []
+
+
+def test_the_sweep_keeps_postings_of_a_memory_written_meanwhile(
+        aws: tuple[Wiring, dict]) -> None:
+    w, info = aws
+    m = w.memories.add("alice", "Quentin adopted a greyhound")
+    store = w.memories.store
+    # The sweep's first read missed m (written just after it): the re-read finds it.
+    assert store.terms.sweep("alice", {}, lambda ids: store._held_terms("alice", ids)) == 0
+    held = len(set(store.get("alice", m.id, 0.0).terms.split()))
+    assert len(postings(info, "alice")) == held
+    # Gone by the re-read too: then they go.
+    assert store.terms.sweep("alice", {}, lambda ids: {}) == held
+    assert postings(info, "alice") == []
+
+
+def test_a_replaced_key_is_replaced_once_when_two_sessions_race(
+        aws: tuple[Wiring, dict]) -> None:
+    w, info = aws
+    index = TermIndex(w.aws, info["memories"], "test")
+    index.keep_key("dana", b"old")
+    assert index.keep_key("dana", b"mine", replace=b"old") == b"mine"
+    assert index.keep_key("dana", b"theirs", replace=b"old") == b"mine"  # the winner's

@@ -23,8 +23,9 @@ class KeptKeys(Protocol):
     """Where a user's wrapped blinding key is kept (backends/aws/term_index.py)."""
 
     def kept_key(self, user_id: str) -> bytes | None: ...
-    def keep_key(self, user_id: str, wrapped: bytes, replace: bool = False) -> bytes:
-        """Keeps it unless one is kept already (or replace); returns the one kept."""
+    def keep_key(self, user_id: str, wrapped: bytes, replace: bytes | None = None) -> bytes:
+        """Keeps it unless one is kept already (or in place of `replace`, if that is still
+        the one kept); returns the one kept."""
         ...
 
 
@@ -57,7 +58,10 @@ class KmsKeyWrapper:
                 # tokens made with it can never be matched again, so a new key replaces it
                 # and `pai memory reindex` re-blinds what was stored with the old one.
                 plain, made = self._generate(user_id, purpose)
-                return plain, self.kept.keep_key(user_id, made, replace=True)
+                kept = self.kept.keep_key(user_id, made, replace=wrapped)
+                if kept == made:
+                    return plain, made
+                return self.unwrap(user_id, purpose, kept), kept  # another session's new one
         return self._generate(user_id, purpose)
 
     def _generate(self, user_id: str, purpose: str) -> tuple[bytes, bytes]:

@@ -105,18 +105,21 @@ class DynamoMemoryStore:
         else:  # an unversioned bucket: the object is this write's and nobody else's
             self._s3(lambda: self.aws.client("s3").delete_object(Bucket=self.bucket, Key=key))
 
-    def _existing(self, user_id: str, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
+    def _batch_get(self, user_id: str, ids: Sequence[str], **read: Any) -> Iterator[dict]:
+        """The items of these ids (raw, as DynamoDB's client gives them), 100 a call."""
         client = self.aws.client("dynamodb")
         for start in range(0, len(ids), 100):
             keys = [{"user_id": {"S": user_id}, "memory_id": {"S": i}}
-                    for i in ids[start:start + 100]]
-            request = {self.table_name: {"Keys": keys, "ProjectionExpression": "memory_id"}}
+                    for i in dict.fromkeys(ids[start:start + 100])]
+            request = {self.table_name: {"Keys": keys, **read}}
             while request:
                 out = self._ddb(lambda r=request: client.batch_get_item(RequestItems=r))
-                found |= {x["memory_id"]["S"] for x in out["Responses"].get(self.table_name, [])}
+                yield from out["Responses"].get(self.table_name, [])
                 request = out.get("UnprocessedKeys") or {}
-        return found
+
+    def _existing(self, user_id: str, ids: Sequence[str]) -> set[str]:
+        return {x["memory_id"]["S"] for x in self._batch_get(
+            user_id, ids, ProjectionExpression="memory_id")}
 
     def insert(self, memories: Sequence[SealedMemory]) -> list[str]:
         from botocore.exceptions import ClientError
@@ -131,22 +134,22 @@ class DynamoMemoryStore:
             m = replace(m, terms=kept_terms(m.terms))
             version = self._put_body(m)
             # Postings before the item: a crash between leaves postings of no memory,
-            # which search drops and reindex sweeps (term_index.py). Never undone here:
-            # a racing writer of the same memory wrote the same keys.
-            self.terms.put(m.user_id, m.id, m.created_at, m.category, m.terms)
+            # which search drops and reindex sweeps (term_index.py).
+            self.terms.put(m.user_id, m.id, m.created_at, m.category, m.terms, m.expires_at)
             try:
                 self.table.put_item(Item=_item(m),
                                     ConditionExpression="attribute_not_exists(memory_id)")
             except ClientError as e:
                 self._undo_body(m, version)  # only our version: a racing winner keeps its own
+                self._undo_terms(m)
                 if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     continue  # another process wrote it first
                 reraise(e, f"DynamoDB table {self.table_name}", self.env)
             except BaseException:
                 self._undo_body(m, version)
+                self._undo_terms(m)
                 raise
-            if m.terms:
-                self.terms.count(m.user_id, 1, len(m.terms.split()))
+            self.terms.count(m.user_id, 1, len(m.terms.split()))
             inserted.append(m.id)
         return inserted
 
@@ -158,30 +161,55 @@ class DynamoMemoryStore:
         memory = replace(memory, terms=kept_terms(memory.terms))
         version = self._put_body(memory)
         self.terms.put(memory.user_id, memory.id, memory.created_at, memory.category,
-                       memory.terms)
+                       memory.terms, memory.expires_at)
         try:
             out = self.table.put_item(Item=_item(memory), ReturnValues="ALL_OLD",
                                       ConditionExpression="attribute_exists(memory_id)")
         except ClientError as e:
             self._undo_body(memory, version)
+            self._undo_terms(memory)  # an edit racing a forget leaves no postings behind
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             reraise(e, f"DynamoDB table {self.table_name}", self.env)
+        except BaseException:
+            self._undo_body(memory, version)
+            self._undo_terms(memory)
+            raise
         old = _memory(out["Attributes"]) if out.get("Attributes") else None
         self._retire_terms(old, memory)
         return True
 
     def _retire_terms(self, old: SealedMemory | None, new: SealedMemory | None) -> None:
-        """After the item changed from old to new: remove the postings only old had and
-        move the counts."""
-        if old is None or not (old.terms or (new and new.terms)):
+        """After the item changed from old to new (None: deleted): remove the postings
+        only old had and move the counts (rows count every memory, as FTS5's do)."""
+        if old is None:
             return
         now_held = set(new.terms.split()) if new and new.created_at == old.created_at else set()
         self.terms.remove(old.user_id, old.id, old.created_at,
                           [t for t in old.terms.split() if t not in now_held])
         before = len(old.terms.split())
         after = len(new.terms.split()) if new else 0
-        self.terms.count(old.user_id, (after > 0) - (before > 0), after - before)
+        self.terms.count(old.user_id, 0 if new else -1, after - before)
+
+    def _undo_terms(self, m: SealedMemory) -> None:
+        """After a failed item write: remove the postings just written that the stored
+        item (if any) does not hold. Best effort: reindex sweeps what this misses."""
+        with contextlib.suppress(Exception):
+            out = self.table.get_item(Key={"user_id": m.user_id, "memory_id": m.id},
+                                      ConsistentRead=True)
+            stored = _memory(out["Item"]) if out.get("Item") else None
+            held = (set(stored.terms.split()) if stored and stored.created_at == m.created_at
+                    else set())
+            self.terms.remove(m.user_id, m.id, m.created_at,
+                              [t for t in m.terms.split() if t not in held])
+
+    def _held_terms(self, user_id: str, ids: list[str]) -> dict[str, tuple[float, str]]:
+        """Memory id -> (created_at, terms), read again (consistent) for the sweep."""
+        return {x["memory_id"]["S"]: (float(x["created_at"]["N"]),
+                                      x.get("terms", {}).get("S", ""))
+                for x in self._batch_get(user_id, ids, ConsistentRead=True,
+                                         ProjectionExpression="memory_id, created_at, #t",
+                                         ExpressionAttributeNames={"#t": "terms"})}
 
     def _delete_body(self, user_id: str, memory_id: str) -> None:
         """Every version and delete marker: forgetting must not leave old copies behind."""
@@ -249,22 +277,14 @@ class DynamoMemoryStore:
         return _memory(item) if item and _live(item, now) else None
 
     def get_many(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
-        client = self.aws.client("dynamodb")
         from boto3.dynamodb.types import TypeDeserializer
 
         des = TypeDeserializer()
         found: list[SealedMemory] = []
-        for start in range(0, len(ids), 100):
-            keys = [{"user_id": {"S": user_id}, "memory_id": {"S": i}}
-                    for i in dict.fromkeys(ids[start:start + 100])]
-            request = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                out = self._ddb(lambda r=request: client.batch_get_item(RequestItems=r))
-                for raw in out["Responses"].get(self.table_name, []):
-                    item = {k: des.deserialize(v) for k, v in raw.items()}
-                    if _live(item, now):
-                        found.append(_memory(item))
-                request = out.get("UnprocessedKeys") or {}
+        for raw in self._batch_get(user_id, ids, ConsistentRead=True):
+            item = {k: des.deserialize(v) for k, v in raw.items()}
+            if _live(item, now):
+                found.append(_memory(item))
         return found
 
     def get_states(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
@@ -351,7 +371,8 @@ class DynamoMemoryStore:
         DynamoDB write leaves behind (see the module docstring). Returns how many."""
         memories = list(self._query_all(user_id))
         known = {m.id for m in memories}
-        self.terms.sweep(user_id, {m.id: (m.created_at, m.category, m.terms) for m in memories})
+        self.terms.sweep(user_id, {m.id: (m.created_at, m.terms) for m in memories},
+                         lambda ids: self._held_terms(user_id, ids))
         prefix = f"memories/{user_id}/"
         paginator = self.aws.client("s3").get_paginator("list_object_versions")
         orphans: set[str] = set()

@@ -26,19 +26,24 @@ candidate whose item is gone, and `pai memory reindex` (sweep) deletes them."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pai_cli.backends import bm25
-from pai_cli.backends.aws.session import Aws, call
+from pai_cli.backends.aws.session import Aws, call, reraise
+from pai_cli.errors import BackendError
 
 POSTING_BUDGET = 3000
 STATS, KEY = "#stats", "#key"
 COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE = 1000, 0.5
 """As the local home: past 1,000 memories a term in over half of them is not ranked by."""
 WRITE_BATCH = 25  # BatchWriteItem's limit
+UNPROCESSED_TRIES = 8
+"""BatchWriteItem hands back what it could not write when throttled: retried with backoff."""
 
 
 def partition(user_id: str) -> str:
@@ -73,18 +78,26 @@ class TermIndex:
         client = self._client
         for start in range(0, len(requests), WRITE_BATCH):
             pending: dict[str, Any] = {self.table: requests[start:start + WRITE_BATCH]}
-            while pending:
+            for attempt in range(UNPROCESSED_TRIES):
                 out = self._ddb(lambda p=pending: client.batch_write_item(RequestItems=p))
                 pending = out.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(2.0, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
+            else:
+                raise BackendError(f"DynamoDB table {self.table} kept refusing keyword "
+                                   "postings (throttled): try again in a minute.")
 
     def put(self, user_id: str, memory_id: str, created_at: float, category: str,
-            terms: str) -> None:
-        """The memory's postings (idempotent: the same keys are overwritten)."""
+            terms: str, expires_at: float | None = None) -> None:
+        """The memory's postings (idempotent: the same keys are overwritten). They expire
+        with it: DynamoDB's TTL deletes them as it deletes the memory's item."""
         tf, length = counts(terms)
         pk = partition(user_id)
+        ttl = {"ttl": {"N": str(int(expires_at))}} if expires_at is not None else {}
         self._batch([{"PutRequest": {"Item": {
             "user_id": {"S": pk}, "memory_id": {"S": posting_key(t, created_at, memory_id)},
-            "tf": {"N": str(n)}, "dl": {"N": str(length)}, "cat": {"S": category}}}}
+            "tf": {"N": str(n)}, "dl": {"N": str(length)}, "cat": {"S": category}, **ttl}}}
             for t, n in tf.items()])
 
     def remove(self, user_id: str, memory_id: str, created_at: float,
@@ -106,18 +119,18 @@ class TermIndex:
     def _key(self, user_id: str, sort: str) -> dict[str, Any]:
         return {"user_id": {"S": partition(user_id)}, "memory_id": {"S": sort}}
 
-    def sweep(self, user_id: str, live: dict[str, tuple[float, str, str]]) -> int:
-        """Delete the postings no live memory has (memory id -> created_at, category,
-        terms) and set the counts from the memories themselves. Returns postings removed."""
-        want: dict[str, tuple[int, int, str]] = {}
-        rows = length = 0
-        for mid, (created, category, terms) in live.items():
-            if not terms:
-                continue
+    def sweep(self, user_id: str, live: dict[str, tuple[float, str]],
+              reread: Any) -> int:
+        """Delete the postings no stored memory has (live: memory id -> created_at, terms)
+        and set the counts from the memories. Writes go on meanwhile, so a posting that
+        looks stale is checked against a fresh read of its memory (reread: ids -> the same
+        mapping) before it goes. Returns postings removed."""
+        want: set[str] = set()
+        rows, length = len(live), 0
+        for mid, (created, terms) in live.items():
             tf, n = counts(terms)
-            rows, length = rows + 1, length + n
-            for t, c in tf.items():
-                want[posting_key(t, created, mid)] = (c, n, category)
+            length += n
+            want.update(posting_key(t, created, mid) for t in tf)
         stale: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table, "KeyConditionExpression": "user_id = :u",
@@ -128,22 +141,19 @@ class TermIndex:
                 sort = item["memory_id"]["S"]
                 if sort.startswith("#"):
                     continue
-                held = want.pop(sort, None)
-                if held is None:
-                    stale.append({"DeleteRequest": {"Key": {"user_id": item["user_id"],
-                                                            "memory_id": item["memory_id"]}}})
+                if sort not in want:
+                    stale.append(item)
             if "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        self._batch(stale)
-        # Postings a memory should have and does not (written before keyword evidence, or
-        # lost to a crash) are put back: the caller has just rewritten them in a reindex,
-        # so this finds none then; sweep alone repairs them.
-        missing = [{"PutRequest": {"Item": {
-            "user_id": {"S": partition(user_id)}, "memory_id": {"S": sort},
-            "tf": {"N": str(c)}, "dl": {"N": str(n)}, "cat": {"S": cat}}}}
-            for sort, (c, n, cat) in want.items()]
-        self._batch(missing)
+        if stale:
+            now_held = reread(list(dict.fromkeys(i["memory_id"]["S"].rsplit("#", 1)[1]
+                                                 for i in stale)))
+            still = {posting_key(t, created, mid) for mid, (created, terms) in now_held.items()
+                     for t in terms.split()}
+            stale = [i for i in stale if i["memory_id"]["S"] not in still]
+        self._batch([{"DeleteRequest": {"Key": {"user_id": i["user_id"],
+                                                "memory_id": i["memory_id"]}}} for i in stale])
         self._ddb(lambda: self._client.put_item(TableName=self.table, Item={
             **self._key(user_id, STATS), "rows": {"N": str(rows)},
             "length": {"N": str(length)}}))
@@ -172,27 +182,34 @@ class TermIndex:
         value = out.get("Item", {}).get("wrapped", {}).get("B")
         return bytes(value) if value else None
 
-    def keep_key(self, user_id: str, wrapped: bytes, replace: bool = False) -> bytes:
+    def keep_key(self, user_id: str, wrapped: bytes, replace: bytes | None = None) -> bytes:
         """Keep the wrapped key unless one is kept already (two first sessions racing must
-        blind with the same key) or `replace`; returns the one kept."""
+        blind with the same key), or in place of `replace` if that is still the one kept;
+        returns the one kept then."""
         from botocore.exceptions import ClientError
 
         item = {**self._key(user_id, KEY), "wrapped": {"B": wrapped}}
-        if replace:
-            self._ddb(lambda: self._client.put_item(TableName=self.table, Item=item))
-            return wrapped
-        try:
-            self._client.put_item(TableName=self.table, Item=item,
-                                  ConditionExpression="attribute_not_exists(memory_id)")
-            return wrapped
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                from pai_cli.backends.aws.session import reraise
-
+        if replace is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(memory_id)"}
+        else:
+            condition = {"ConditionExpression": "#w = :old",
+                         "ExpressionAttributeNames": {"#w": "wrapped"},
+                         "ExpressionAttributeValues": {":old": {"B": replace}}}
+        for _ in range(3):
+            try:
+                self._client.put_item(TableName=self.table, Item=item, **condition)
+                return wrapped
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    reraise(e, f"DynamoDB table {self.table}", self.env)
+            except Exception as e:  # noqa: BLE001 - a connection error: one line
                 reraise(e, f"DynamoDB table {self.table}", self.env)
-        kept = self.kept_key(user_id)
-        assert kept is not None  # the condition failed: it is there
-        return kept
+            kept = self.kept_key(user_id)
+            if kept is not None:
+                return kept
+            condition = {"ConditionExpression": "attribute_not_exists(memory_id)"}
+        raise BackendError(f"DynamoDB table {self.table}: the keyword key of {user_id} kept "
+                           "changing; try again.")
 
     # -- search --------------------------------------------------------------------------
     def _postings(self, user_id: str, token: str, budget: int) -> tuple[list[Any], bool]:
@@ -213,6 +230,20 @@ class TermIndex:
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         return found[:budget], len(found) > budget
 
+    def _count(self, user_id: str, token: str) -> int:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "Select": "COUNT",
+            "KeyConditionExpression": "user_id = :u AND begins_with(memory_id, :t)",
+            "ExpressionAttributeValues": {":u": {"S": partition(user_id)},
+                                          ":t": {"S": token + "#"}}}
+        total = 0
+        while True:
+            out = self._ddb(lambda k=kwargs: self._client.query(**k))
+            total += int(out.get("Count", 0))
+            if "LastEvaluatedKey" not in out:
+                return total
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
     def _stats(self, user_id: str) -> tuple[int, int]:
         out = self._ddb(lambda: self._client.get_item(
             TableName=self.table, Key=self._key(user_id, STATS), ConsistentRead=True))
@@ -231,17 +262,17 @@ class TermIndex:
             stats = pool.submit(self._stats, user_id)
             lists = list(pool.map(lambda t: self._postings(user_id, t, budget), terms))
             rows, length = stats.result()
-        df = {t: (budget if more else len(items)) for t, (items, more) in zip(terms, lists,
-                                                                                strict=True)}
+            # A term past the budget: its exact count, for its IDF (a COUNT query reads
+            # the postings but returns none of them).
+            df = {t: (self._count(user_id, t) if more else len(items))
+                  for t, (items, more) in zip(terms, lists, strict=True)}
         rows = max(rows, max(df.values()), 1)
         weight = {t: bm25.idf(rows, df[t]) for t in terms}
         idf_sum = sum(weight.values())
-        ranked_by = [t for t, (items, more) in zip(terms, lists, strict=True) if items
-                     and not more and not (rows >= COMMON_TERM_MIN_ROWS
-                                           and df[t] > rows * COMMON_TERM_SHARE)]
-        if not ranked_by:  # only common terms were found: rank by the rarest, its newest
-            held = [t for t in terms if df[t]]
-            ranked_by = [min(held, key=lambda t: df[t])] if held else []
+        # As the local home: past 1,000 memories a term over half of them holds ranks
+        # nothing; a term past the budget ranks by its newest postings only.
+        ranked_by = [t for t in terms if df[t] and not (
+            rows >= COMMON_TERM_MIN_ROWS and df[t] > rows * COMMON_TERM_SHARE)]
         average = length / rows if length else 1.0
         held_by: dict[str, dict[str, int]] = {}
         sizes: dict[str, tuple[int, str]] = {}
