@@ -4,7 +4,7 @@ scores the same wherever it is kept (the fitted relevance model reads these scor
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 K1, B = 1.2, 0.75
 """FTS5's bm25() defaults."""
@@ -16,8 +16,14 @@ def idf(rows: int, df: int) -> float:
     return value if value > 0 else 1e-6
 
 
-def score(held: Iterable[tuple[float, int]], length: int, average: float) -> float:
-    """A memory's BM25 from (IDF, term count) of each query term it holds, its length in
-    terms and the average length."""
+def score(weights: Sequence[float], counts: Sequence[int], length: int,
+          average: float) -> float:
+    """A memory's BM25 from each query term's IDF (weights) and how often the memory holds
+    it (counts), its length in terms and the mean length. Called for every candidate row
+    of a keyword search: kept to one plain loop."""
     norm = K1 * (1 - B + B * length / (average or 1.0))
-    return sum(w * tf * (K1 + 1) / (tf + norm) for w, tf in held if tf)
+    total = 0.0
+    for w, tf in zip(weights, counts, strict=True):
+        if tf:
+            total += w * tf * (K1 + 1) / (tf + norm)
+    return total

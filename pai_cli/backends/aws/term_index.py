@@ -287,7 +287,8 @@ class TermIndex:
                 held_by.setdefault(mid, {})[t] = int(item["tf"]["N"])
                 sizes[mid] = (int(item["dl"]["N"]), created)
         scored = sorted(
-            ((bm25.score(((weight[t], tf) for t, tf in held.items()), sizes[mid][0], average)
-              / idf_sum, sizes[mid][1], mid) for mid, held in held_by.items()),
+            ((bm25.score([weight[t] for t in held], list(held.values()), sizes[mid][0],
+                         average) / idf_sum, sizes[mid][1], mid)
+             for mid, held in held_by.items()),
             reverse=True)
         return [(mid, score) for score, _, mid in scored[:k]]

@@ -101,8 +101,15 @@ def search(
     scored = []
     for rowid, held_terms in db.execute(
             f"SELECT id, c0 FROM memory_terms_content WHERE id IN ({marks})", best):
+        # bm25.score's formula, written out: this loop runs for every candidate row, and
+        # the call cost 0.1 ms a search at 100k (tests check both homes score alike).
         tokens = held_terms.split()
-        score = bm25.score(((idf[t], tokens.count(t)) for t in kept), len(tokens), avg)
+        norm = bm25.K1 * (1 - bm25.B + bm25.B * len(tokens) / avg)
+        score = 0.0
+        for t in kept:
+            tf = tokens.count(t)
+            if tf:
+                score += idf[t] * tf * (bm25.K1 + 1) / (tf + norm)
         scored.append((score, rowid))
     scored.sort(reverse=True)
     scale = 1.0 / idf_sum if idf_sum > 0 else 1.0
