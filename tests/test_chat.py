@@ -134,13 +134,14 @@ def drive_repl(w: Wiring, keys: str, conversation: str | None = None) -> tuple[l
 
 
 def test_repl_turns_commands_and_exit(repl_env: Wiring) -> None:
-    keys = "is Miso scared of the vacuum?\r/help\r/id\r\x03\r/bogus\rexit\r"
+    keys = "Miso hid under the bed again. is Miso scared of the vacuum?\r/help\r/id\r\x03\r/bogus\rexit\r"
     lines, conv = drive_repl(repl_env, keys)
     text = "\n".join(lines)
     assert "Our cat Miso hates the vacuum cleaner" in text
     assert "/new" in text and conv in text and "Unknown command /bogus" in text
     msgs = repl_env.chat.messages("alice", conv)
-    assert [m.content for m in msgs] == ["is Miso scared of the vacuum?"]
+    assert [m.content for m in msgs] == [
+        "Miso hid under the bed again. is Miso scared of the vacuum?"]
     assert repl_env.memories.count("alice") == 2  # the exchange was remembered
 
 

@@ -112,7 +112,12 @@ def test_chat_turn_and_conversations(wiring: Wiring) -> None:
     assert [c.id for c in convs] == [first.conversation_id] and convs[0].messages == 2
     assert [m.content for m in wiring.chat.messages("alice", second.conversation_id)] == [
         "is Miso afraid of the vacuum?", "and of the hoover?"]
-    assert wiring.memories.count("alice") == 3
+    # Both messages only asked: the conversation holds them, memory does not.
+    assert [m.content for m in wiring.memories.list("alice")] == [
+        "Our cat Miso hates the vacuum cleaner"]
+    third = wiring.chat.turn("alice", "Miso also hides from the blender.", first.conversation_id)
+    wiring.chat.remember_pending("alice")
+    assert wiring.memories.count("alice") == 2 and third.conversation_id == first.conversation_id
     assert wiring.chat.list_conversations("bob") == []
     wiring.chat.delete_conversation("alice", first.conversation_id)
     assert wiring.chat.list_conversations("alice") == []

@@ -78,3 +78,29 @@ def test_a_new_home_embeds_with_minilm(pai_home: Path) -> None:
     tags = [v for (v,) in con.execute("SELECT value FROM meta WHERE key LIKE 'embed_model:%'")]
     con.close()
     assert tags == ["sentence-transformers/all-MiniLM-L6-v2:384"]
+
+
+@pytest.mark.parametrize(("message", "asks"), [
+    ("where do I live now?", True), ("Which city? And since when?", True),
+    ("I moved to Porto. Where should I eat?", False), ("I moved to Porto last March", False),
+    ("Do you remember my sister? She lives in Lisbon now.", False), ("  ", False)])
+def test_a_message_that_only_asks(message: str, asks: bool) -> None:
+    from pai_cli.core.text import is_question
+
+    assert is_question(message) is asks
+
+
+def test_recall_only_chat_keeps_facts_not_questions(pai_home: Path) -> None:
+    """Without a model every message was kept as said, questions too, and MiniLM put a past
+    question far above the fact it asked about: "what city am I living in these days?"
+    recalled two earlier questions (0.93, 0.79) and never "I moved to Porto last March"."""
+    assert pai("chat", "-m", "I moved to Porto last March").code == 0
+    for asked in ("where do I live now?", "which city do I live in?"):
+        turn = json.loads(pai("chat", "-m", asked, "--json").out)
+        assert [r["content"] for r in turn["recalled"]][:1] == ["I moved to Porto last March"]
+    turn = json.loads(pai("chat", "-m", "what city am I living in these days?", "--json").out)
+    assert [r["content"] for r in turn["recalled"]] == ["I moved to Porto last March"]
+    kept = [m["content"] for m in json.loads(pai("memory", "list", "--json").out)]
+    assert kept == ["I moved to Porto last March"]
+    shown = json.loads(pai("conversations", "list", "--json").out)
+    assert len(shown) == 4  # each question is still in its conversation

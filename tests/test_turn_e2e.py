@@ -34,7 +34,7 @@ def test_turn_streams_reply_stores_it_encrypted_and_remembers(openai_env, pai_ho
     with openai_fake(Reply(["Biscuit ", "would love ", "a beach day."], usage=(300, 6)),
                      Reply(["You asked about Biscuit."], usage=(340, 5))) as (_, server):
         openai_env(server.url)
-        r = pai("chat", "-m", "Any weekend ideas for my dog?")
+        r = pai("chat", "-m", "I'm free on Saturday. Any weekend ideas for my dog?")
         assert r.code == 0, r.err
         assert r.out.strip() == "Biscuit would love a beach day."
         conv = json.loads(pai("conversations", "list", "--json").out)[0]["id"]
@@ -54,7 +54,10 @@ def test_turn_streams_reply_stores_it_encrypted_and_remembers(openai_env, pai_ho
     msgs = json.loads(pai("conversations", "show", conv, "--json").out)
     assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
     hits = json.loads(pai("search", "weekend ideas dog", "--json").out)
-    assert "Any weekend ideas for my dog?" in [h["content"] for h in hits]
+    assert "I'm free on Saturday. Any weekend ideas for my dog?" in [h["content"] for h in hits]
+    # The second message only asked: the conversation keeps it, memory does not.
+    assert "What did I just ask?" not in [
+        m["content"] for m in json.loads(pai("memory", "list", "--json").out)]
     con = sqlite3.connect(pai_home / "pai.db")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
@@ -209,12 +212,12 @@ def test_kill_during_memory_writing_loses_nothing(pai_home: Path) -> None:
                 out += chunk
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
-    r = pai("chat", "-m", "what about the shed?", "--provider", "none")
+    r = pai("chat", "-m", "the shed needs a new roof", "--provider", "none")
     assert r.code == 0
     mems = json.loads(pai("memory", "list", "--json").out)
     contents = sorted(m["content"] for m in mems)
     assert contents == sorted([f"killed turn {i} about the garden shed" for i in range(3)]
-                              + ["what about the shed?"])
+                              + ["the shed needs a new roof"])
     con = sqlite3.connect(pai_home / "pai.db")
     assert con.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     con.close()

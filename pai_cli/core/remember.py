@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from pai_cli.core import text
 from pai_cli.core.distill import (
     DEFAULT_CATEGORIES,
     BadModelOutput,
@@ -164,6 +165,13 @@ class MemoryWriter:
             # Claim, then write, in one transaction: a second process draining the same
             # queue finds the job gone and skips it.
             if not self.queue.done(job.id):
+                return
+            if text.is_question(content):
+                # A message that only asks tells nothing to remember (it stays in the
+                # conversation). Kept as a memory it would be what the next such question
+                # recalls, closer to it than the answer ("which city do I live in?" found
+                # "where do I live now?" at 0.93, and "I moved to Porto" not at all).
+                report.jobs_done += 1
                 return
             self.memories.add(
                 job.user_id, content, self.settings.category, pinned=False,

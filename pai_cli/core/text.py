@@ -68,6 +68,16 @@ def terms(text: str) -> list[str]:
     return [_stem(w.replace("'", "")) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def is_question(text: str) -> bool:
+    """Only asks: every sentence ends in a question mark ("where do I live now?"), none
+    tells anything ("I moved to Porto. Where should I eat?" does)."""
+    sentences = [x for x in _SENTENCE_END.split(text.strip()) if x]
+    return bool(sentences) and all(x.rstrip().endswith("?") for x in sentences)
+
+
 def clean_text(text: str, what: str = "text") -> str:
     """The text a user gave, stripped; refuses what cannot be stored as a record."""
     stripped = text.strip()
