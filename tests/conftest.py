@@ -385,3 +385,20 @@ def _seconds(log: Path) -> str:
     """The time a job printed as its last line (`seconds N`)."""
     last = log.read_text(errors="replace").strip().rsplit("\n", 1)[-1]
     return last.removeprefix("seconds ") if last.startswith("seconds ") else "?"
+
+
+@pytest.fixture
+def aws_wiring(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Any:
+    """The AWS home on moto (DynamoDB, S3, KMS, S3 Vectors) as alice's Wiring, embedding with
+    WordLlama (moto's Bedrock returns no vectors): yields (wiring, the resources' names)."""
+    from fakes.aws_home import moto_aws_home
+
+    from pai_cli.config import load_settings
+    from pai_cli.wiring import Wiring
+
+    pai_home.mkdir(parents=True, exist_ok=True)
+    (pai_home / "config.toml").write_text('embedder = "local"\n')
+    with moto_aws_home(monkeypatch) as info:
+        w = Wiring(load_settings("alice"))
+        yield w, info
+        w.close()

@@ -4,12 +4,10 @@ DynamoDB, S3 and KMS on moto; the vectors in moto's S3 Vectors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from fakes.aws_home import moto_aws_home
 
 from pai_cli.backends.aws.term_index import TermIndex, partition
 from pai_cli.config import load_settings
@@ -28,16 +26,6 @@ QUERIES = ["Quentin greyhound", "Pretzel", "where does Mila work", "boiler PIN 4
            "ramen Osaka", "nothing matches this zebra"]
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Iterator[tuple[Wiring, dict]]:
-    pai_home.mkdir(parents=True, exist_ok=True)
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
-    with moto_aws_home(monkeypatch) as info:
-        w = Wiring(load_settings("alice"))
-        yield w, info
-        w.close()
-
-
 def postings(info: dict, user: str) -> list[dict]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     items = ddb.query(TableName=info["memories"], KeyConditionExpression="user_id = :u",
@@ -52,9 +40,9 @@ def stats(info: dict, user: str) -> tuple[int, int]:
     return int(item.get("rows", {}).get("N", 0)), int(item.get("length", {}).get("N", 0))
 
 
-def test_keyword_scores_match_the_local_home(aws: tuple[Wiring, dict], tmp_path: Path,
+def test_keyword_scores_match_the_local_home(aws_wiring: tuple[Wiring, dict], tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    w, _ = aws
+    w, _ = aws_wiring
     for text, cat in NOTES:
         w.memories.add("alice", text, cat)
     remote = {q: [(h.memory.content, h.score) for h in
@@ -79,8 +67,8 @@ def test_keyword_scores_match_the_local_home(aws: tuple[Wiring, dict], tmp_path:
     assert remote["Pretzel"] and remote["nothing matches this zebra"] == []
 
 
-def test_hybrid_search_on_aws_has_keyword_evidence(aws: tuple[Wiring, dict]) -> None:
-    w, _ = aws
+def test_hybrid_search_on_aws_has_keyword_evidence(aws_wiring: tuple[Wiring, dict]) -> None:
+    w, _ = aws_wiring
     for text, cat in NOTES:
         w.memories.add("alice", text, cat)
     hits = w.memories.search("alice", "what is the boiler PIN", 3)
@@ -90,8 +78,8 @@ def test_hybrid_search_on_aws_has_keyword_evidence(aws: tuple[Wiring, dict]) -> 
     assert {h.memory.category for h in only_pets} == {"pets"} and len(only_pets) == 2
 
 
-def test_edit_forget_and_counts_keep_postings_exact(aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+def test_edit_forget_and_counts_keep_postings_exact(aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     a = w.memories.add("alice", "Mila moved to Tallinn", "family")
     b = w.memories.add("alice", "Quentin adopted a greyhound", "pets")
     assert stats(info, "alice") == (2, len(postings(info, "alice")))
@@ -110,8 +98,8 @@ def test_edit_forget_and_counts_keep_postings_exact(aws: tuple[Wiring, dict]) ->
 
 
 def test_import_writes_postings_and_reindex_rebuilds_missing_ones(
-        aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+        aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     added, _ = w.memories.import_records("alice", [
         ImportRecord(line=i, content=text, category=cat, created_at=None, id=None)
         for i, (text, cat) in enumerate(NOTES, 1)])
@@ -132,8 +120,8 @@ def test_import_writes_postings_and_reindex_rebuilds_missing_ones(
     assert stats(info, "alice") == (len(NOTES), sum(int(p["tf"]["N"]) for p in kept))
 
 
-def test_the_blinding_key_is_kept_once_and_shared_by_sessions(aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+def test_the_blinding_key_is_kept_once_and_shared_by_sessions(aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     index = TermIndex(w.aws, info["memories"], "test")
     assert index.kept_key("carol") is None
     assert index.keep_key("carol", b"first") == b"first"
@@ -147,8 +135,8 @@ def test_the_blinding_key_is_kept_once_and_shared_by_sessions(aws: tuple[Wiring,
         fresh.close()
 
 
-def test_a_kept_key_kms_cannot_open_is_replaced(aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+def test_a_kept_key_kms_cannot_open_is_replaced(aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     index = TermIndex(w.aws, info["memories"], "test")
     index.keep_key("alice", b"not a KMS ciphertext at all")
     m = w.memories.add("alice", "Pretzel hides under the bed")
@@ -161,8 +149,8 @@ def test_a_kept_key_kms_cannot_open_is_replaced(aws: tuple[Wiring, dict]) -> Non
         fresh.close()
 
 
-def test_a_term_past_the_posting_budget_ranks_only_its_newest(aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+def test_a_term_past_the_posting_budget_ranks_only_its_newest(aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     ids = [w.memories.add("alice", f"greyhound walk number {i}", "pets").id for i in range(6)]
     index = TermIndex(w.aws, info["memories"], "test")
     blinded = w.cipher.blind("alice", ["greyhound"])
@@ -175,10 +163,10 @@ def test_a_term_past_the_posting_budget_ranks_only_its_newest(aws: tuple[Wiring,
 
 
 def test_a_keyword_search_is_one_query_per_term_and_one_read_of_the_counts(
-        aws: tuple[Wiring, dict]) -> None:
+        aws_wiring: tuple[Wiring, dict]) -> None:
     """The budget on AWS: the terms' Queries go out side by side, so a search costs about
     one DynamoDB round trip more than vector recall alone; a write, one BatchWriteItem."""
-    w, info = aws
+    w, info = aws_wiring
     for text, cat in NOTES:
         w.memories.add("alice", text, cat)
     client = w.aws.client("dynamodb")
@@ -194,10 +182,10 @@ def test_a_keyword_search_is_one_query_per_term_and_one_read_of_the_counts(
 
 
 def test_postings_expire_with_their_memory_and_a_lost_race_leaves_none(
-        aws: tuple[Wiring, dict]) -> None:
+        aws_wiring: tuple[Wiring, dict]) -> None:
     from dataclasses import replace
 
-    w, info = aws
+    w, info = aws_wiring
     m = w.memories.add("alice", "The greyhound Pretzel hates thunderstorms", pinned=False)
     stored = w.memories.store.get("alice", m.id, 0.0)
     assert stored is not None and stored.expires_at is not None
@@ -209,8 +197,8 @@ def test_postings_expire_with_their_memory_and_a_lost_race_leaves_none(
 
 
 def test_the_sweep_keeps_postings_of_a_memory_written_meanwhile(
-        aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+        aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     m = w.memories.add("alice", "Quentin adopted a greyhound")
     store = w.memories.store
     # The sweep's first read missed m (written just after it): the re-read finds it.
@@ -223,8 +211,8 @@ def test_the_sweep_keeps_postings_of_a_memory_written_meanwhile(
 
 
 def test_a_replaced_key_is_replaced_once_when_two_sessions_race(
-        aws: tuple[Wiring, dict]) -> None:
-    w, info = aws
+        aws_wiring: tuple[Wiring, dict]) -> None:
+    w, info = aws_wiring
     index = TermIndex(w.aws, info["memories"], "test")
     index.keep_key("dana", b"old")
     assert index.keep_key("dana", b"mine", replace=b"old") == b"mine"

@@ -220,16 +220,6 @@ SECRET = "Zanzibar quokka marmalade belongs to Grandma Ottoline"
 WORDS = [b"zanzibar", b"quokka", b"marmalade", b"ottoline"]
 
 
-@pytest.fixture
-def aws_wiring(monkeypatch: pytest.MonkeyPatch, pai_home: Path) -> Iterator[tuple[Wiring, dict]]:
-    pai_home.mkdir(parents=True, exist_ok=True)
-    (pai_home / "config.toml").write_text('embedder = "local"\n')
-    with moto_aws_home(monkeypatch) as info:
-        w = Wiring(load_settings("alice"))
-        yield w, info
-        w.close()
-
-
 def everything_stored(info: dict) -> bytes:
     import boto3
 
