@@ -222,7 +222,7 @@ def test_bad_arguments_and_other_users_ids_are_tool_errors(tmp_path: Path) -> No
                 ("get", {"id": bob_id}, "No memory"),
                 ("update", {"id": bob_id, "content": "mine now"}, "No memory"),
                 ("forget", {"id": bob_id}, "No memory"),
-                ("forget", {"id": "mem-1"}, "No memory"),
+                ("forget", {"id": "mem-z"}, "No memory"),  # no uuid holds a z: never a prefix
                 ("no_such_tool", {}, "no_such_tool"),
             ]
             for name, args, says in cases:
