@@ -22,8 +22,8 @@ def weights() -> dict[str, np.ndarray]:
 
 
 def test_the_shipped_graph_computes_minilm(weights: dict[str, np.ndarray], tmp_path: Path) -> None:
-    """The shipped graph, run by onnxruntime as shipped (float32 after its casts, batched,
-    padded), gives the numpy forward pass's vectors."""
+    """The shipped graph, run by onnxruntime as shipped (float32 after its casts), gives the
+    numpy forward pass's vectors."""
     import onnxruntime as ort
 
     model = MiniLMEmbedder(cache=tmp_path)
@@ -121,3 +121,43 @@ def test_a_copy_that_cannot_be_saved_still_embeds_and_leaves_nothing(
     v = MiniLMEmbedder(cache=tmp_path / "models").embed(TEXTS)
     assert np.allclose(v, MiniLMEmbedder(cache=None).embed(TEXTS), atol=1e-6)
     assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_making_the_copy_leaves_logging_as_it_was(tmp_path: Path) -> None:
+    """The quantiser warns through the root logger (which gives it a stderr handler on
+    first use): after the copy is made, the root logger and logging.disable are as before."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logging.disable(logging.DEBUG)
+    try:
+        MiniLMEmbedder(cache=tmp_path)
+        assert root.handlers == handlers and root.level == level
+        assert logging.root.manager.disable == logging.DEBUG
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def test_folders_of_a_build_a_crash_stopped_are_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    stale, recent = tmp_path / ".minilm-crashed", tmp_path / ".minilm-building"
+    stale.mkdir()
+    recent.mkdir()
+    (stale / "float32.data").write_bytes(b"x" * 1000)
+    hours_ago = time.time() - 7200
+    os.utime(stale, (hours_ago, hours_ago))
+    MiniLMEmbedder(cache=tmp_path)
+    assert not stale.exists() and recent.exists()  # another process may be building there
+
+
+def test_without_onnx_it_says_to_reinstall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pai_cli.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(minilm_embedder.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(ConfigError, match="reinstall pai"):
+        MiniLMEmbedder(cache=tmp_path)

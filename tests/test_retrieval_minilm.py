@@ -81,9 +81,14 @@ def test_a_new_home_embeds_with_minilm(pai_home: Path) -> None:
 
 
 @pytest.mark.parametrize(("message", "asks"), [
-    ("where do I live now?", True), ("Which city? And since when?", True),
+    ("where do I live now?", True), ("and how is Miso?", True), ("what?!", True),
+    ("Which city? Where exactly?", True), ("which city do I live in ?  ", True),
     ("I moved to Porto. Where should I eat?", False), ("I moved to Porto last March", False),
-    ("Do you remember my sister? She lives in Lisbon now.", False), ("  ", False)])
+    ("Do you remember my sister? She lives in Lisbon now.", False), ("  ", False),
+    # Kept when in doubt: a statement with a question tag, a line that tells something.
+    ("I moved to Porto, ok?", False), ("Remember: my PIN is 4471?", False),
+    ("My PIN is 4471\nremember it?", False), ("Meeting moved to 3pm - can you note it?", False),
+    ("どこ？", False)])
 def test_a_message_that_only_asks(message: str, asks: bool) -> None:
     from pai_cli.core.text import is_question
 

@@ -68,14 +68,28 @@ def terms(text: str) -> list[str]:
     return [_stem(w.replace("'", "")) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?？])\s+|\n+")
+_ASKS = re.compile(
+    r"^(?:(?:and|but|so|also|then|ok|okay|hey|hi|oh|well|pai)[\s,]+)*"
+    r"(?:what|what's|whats|where|where's|which|who|who's|whom|whose|when|why|how|how's|"
+    r"do|does|did|is|isn't|are|aren't|was|were|can|can't|could|will|won't|would|should|"
+    r"shall|may|might|have|has|had|am)\b", re.IGNORECASE)
+_TRAILING = re.compile(r"[\s\W_]*$")
 
 
 def is_question(text: str) -> bool:
-    """Only asks: every sentence ends in a question mark ("where do I live now?"), none
-    tells anything ("I moved to Porto. Where should I eat?" does)."""
-    sentences = [x for x in _SENTENCE_END.split(text.strip()) if x]
-    return bool(sentences) and all(x.rstrip().endswith("?") for x in sentences)
+    """Only asks: every sentence and line is a question, starting with a question word or
+    an auxiliary ("where do I live now?", "and how is Miso?", "what?!"). Anything else is
+    kept, if in doubt: "I moved to Porto, ok?", "Remember: my PIN is 4471?", a line that
+    tells something above one that asks."""
+    parts = [x.strip() for x in _SENTENCE_END.split(text.strip()) if x.strip()]
+    if not parts:
+        return False
+    for part in parts:
+        end = _TRAILING.search(part)  # the closing punctuation, emoji and spaces
+        if end is None or not {"?", "？"} & set(end.group()) or not _ASKS.match(part):
+            return False
+    return True
 
 
 def clean_text(text: str, what: str = "text") -> str:

@@ -13,9 +13,12 @@ and L2 normalisation (tests/minilm_reference.py checks it against a numpy forwar
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,14 +77,20 @@ def _prepare(ort: Any, model: Path, folder: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.disable(logging.WARNING)  # its advice to pre-process is not the user's business
+    # The quantiser advises pre-processing through the root logger, whose first use also
+    # gives it a stderr handler: neither is the user's business, and both are put back.
+    root = logging.getLogger()
+    handlers, level, disabled = list(root.handlers), root.level, logging.root.manager.disable
+    logging.disable(logging.WARNING)
     try:
         quantize_dynamic(folder / "float32.onnx", folder / "model.onnx",
                          op_types_to_quantize=["MatMul"], per_channel=True,
                          weight_type=QuantType.QInt8, use_external_data_format=True,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(disabled)
+        root.handlers[:] = handlers
+        root.setLevel(level)
     for name in ("float32.onnx", "float32.data"):
         (folder / name).unlink(missing_ok=True)
 
@@ -95,6 +104,9 @@ def _session(model: Path, cache: Path | None) -> Any:
     except ImportError:
         raise ConfigError("The MiniLM embedder needs onnxruntime: reinstall pai "
                           "(pip install onnxruntime).") from None
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError("The MiniLM embedder needs onnx to make its int8 copy: reinstall pai "
+                          "(pip install onnx).")
     if cache is not None:
         stat = model.stat()
         folder = cache / f"minilm-q8-ort{ort.__version__}-{stat.st_size}-{int(stat.st_mtime)}"
@@ -120,10 +132,15 @@ def _session(model: Path, cache: Path | None) -> Any:
             except OSError:  # another process got there first
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
-                # Copies made by an earlier pai or onnxruntime are never read again.
+                # Copies made by an earlier pai or onnxruntime are never read again, nor
+                # are the folders of a build a crash stopped (an hour is far past any build).
                 for old in folder.parent.glob("minilm-*"):
                     if old != folder:
                         shutil.rmtree(old, ignore_errors=True)
+                for old in folder.parent.glob(".minilm-*"):
+                    with contextlib.suppress(OSError):
+                        if time.time() - old.stat().st_mtime > 3600:
+                            shutil.rmtree(old, ignore_errors=True)
             return session
     try:
         with tempfile.TemporaryDirectory(prefix="pai-minilm-") as tmp_dir:
