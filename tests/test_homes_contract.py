@@ -106,12 +106,12 @@ def test_chat_turn_and_conversations(wiring: Wiring) -> None:
     first = wiring.chat.turn("alice", "is Miso afraid of the vacuum?")
     assert first.recalled[0].memory.content == "Our cat Miso hates the vacuum cleaner"
     wiring.chat.remember_pending("alice")
-    second = wiring.chat.turn("alice", "and of the hoover?", first.conversation_id)
+    second = wiring.chat.turn("alice", "and is Miso afraid of the hoover?", first.conversation_id)
     wiring.chat.remember_pending("alice")
     convs = wiring.chat.list_conversations("alice")
     assert [c.id for c in convs] == [first.conversation_id] and convs[0].messages == 2
     assert [m.content for m in wiring.chat.messages("alice", second.conversation_id)] == [
-        "is Miso afraid of the vacuum?", "and of the hoover?"]
+        "is Miso afraid of the vacuum?", "and is Miso afraid of the hoover?"]
     # Both messages only asked: the conversation holds them, memory does not.
     assert [m.content for m in wiring.memories.list("alice")] == [
         "Our cat Miso hates the vacuum cleaner"]
