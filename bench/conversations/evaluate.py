@@ -37,6 +37,8 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 KS = (1, 5, 10)
 SETS = ("friends", "diary", "quality")
+PROBES = ("threads",)
+"""Sets run only when named (--sets threads): see build_threads.py for why."""
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def check_cli(wiring, ctxs: dict, questions: list[dict], n: int) -> None:  # typ
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sets", nargs="*", default=list(SETS), choices=SETS)
+    ap.add_argument("--sets", nargs="*", default=list(SETS), choices=SETS + PROBES)
     ap.add_argument("--candidates", action="store_true", help="also the fusion candidates")
     ap.add_argument("--cli", type=int, default=0, metavar="N",
                     help="check N questions per set through `pai search` as a subprocess")
