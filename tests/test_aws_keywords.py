@@ -217,3 +217,14 @@ def test_a_replaced_key_is_replaced_once_when_two_sessions_race(
     index.keep_key("dana", b"old")
     assert index.keep_key("dana", b"mine", replace=b"old") == b"mine"
     assert index.keep_key("dana", b"theirs", replace=b"old") == b"mine"  # the winner's
+
+
+def test_a_search_s_state_check_reads_no_content_or_terms(aws_wiring: tuple[Wiring, dict]) -> None:
+    w, _ = aws_wiring
+    m = w.memories.add("alice", "Quentin adopted a greyhound called Pretzel", "pets")
+    (state,) = w.memories.store.get_states("alice", [m.id], 0.0)
+    assert (state.content, state.terms) == (b"", "")
+    assert (state.category, state.status) == ("pets", "active")
+    assert state.created_at == pytest.approx(m.created_at, abs=1e-6)  # stored to the microsecond
+    (full,) = w.memories.store.get_many("alice", [m.id], 0.0)
+    assert full.content and full.terms

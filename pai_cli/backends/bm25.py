@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 K1, B = 1.2, 0.75
 """FTS5's bm25() defaults."""
+COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE = 1000, 0.5
+"""Past 1,000 memories a term in over half of them ranks nothing (both homes)."""
+POSTING_BUDGET = 3000
+"""Postings a keyword search reads at most (how each home spends it: its keyword search)."""
 
 
 def idf(rows: int, df: int) -> float:

@@ -68,8 +68,7 @@ def from_item(item: dict[str, Any]) -> SealedMemory:
     return SealedMemory(
         id=item["memory_id"],
         user_id=item["user_id"],
-        content=bytes(item["content"].value if hasattr(item["content"], "value")
-                      else item["content"]),
+        content=bytes(getattr(item.get("content", b""), "value", item.get("content", b""))),
         category=item["category"],
         created_at=float(item["created_at"]),
         updated_at=float(item["updated_at"]),

@@ -35,6 +35,11 @@ from pai_cli.records import SealedMemory
 BY_TIME = "user-created-index"
 BY_CATEGORY = "user-category-created-index"
 META_USER = "#meta"
+STATE_FIELDS = ("user_id", "memory_id", "category", "created_at", "updated_at", "expires_at",
+                "pinned", "origin", "status", "processed", "importance", "valid_from",
+                "valid_to", "superseded_by", "conflicts_with", "source_conversation",
+                "source_message", "sources")
+"""What a search's state check reads of an item: all but the content and the terms."""
 
 
 class DynamoMemoryStore:
@@ -128,6 +133,7 @@ class DynamoMemoryStore:
             return []
         known = self._existing(memories[0].user_id, [m.id for m in memories])
         inserted = []
+        length = 0
         for m in memories:
             if m.id in known:
                 continue
@@ -149,8 +155,9 @@ class DynamoMemoryStore:
                 self._undo_body(m, version)
                 self._undo_terms(m)
                 raise
-            self.terms.count(m.user_id, 1, len(m.terms.split()))
+            length += len(m.terms.split())
             inserted.append(m.id)
+        self.terms.count(memories[0].user_id, len(inserted), length)  # one update a batch
         return inserted
 
     def update(self, memory: SealedMemory) -> bool:
@@ -243,9 +250,11 @@ class DynamoMemoryStore:
 
     def delete_all(self, user_id: str) -> list[str]:
         ids = [m.id for m in self._query_all(user_id)]
-        for memory_id in ids:
-            self.delete(user_id, memory_id)
-        self.terms.drop(user_id)  # and any posting a crash left behind
+        for memory_id in ids:  # the postings all go at once below, not memory by memory
+            self._ddb(lambda m=memory_id: self.table.delete_item(
+                Key={"user_id": user_id, "memory_id": m}))
+            self._delete_body(user_id, memory_id)
+        self.terms.drop(user_id)  # with any posting a crash left behind, and the counts
         return ids
 
     def purge_expired(self, user_id: str, now: float) -> list[str]:
@@ -276,19 +285,24 @@ class DynamoMemoryStore:
         item = out.get("Item")
         return _memory(item) if item and _live(item, now) else None
 
-    def get_many(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
+    def get_many(self, user_id: str, ids: Sequence[str], now: float,
+                 **read: Any) -> list[SealedMemory]:
         from boto3.dynamodb.types import TypeDeserializer
 
         des = TypeDeserializer()
         found: list[SealedMemory] = []
-        for raw in self._batch_get(user_id, ids, ConsistentRead=True):
+        for raw in self._batch_get(user_id, ids, ConsistentRead=True, **read):
             item = {k: des.deserialize(v) for k, v in raw.items()}
             if _live(item, now):
                 found.append(_memory(item))
         return found
 
     def get_states(self, user_id: str, ids: Sequence[str], now: float) -> list[SealedMemory]:
-        return self.get_many(user_id, ids, now)  # one BatchGetItem either way
+        """Without content or terms (as the local store's): a search reads ~100 states, and
+        the items' sealed text and blinded terms are most of their bytes."""
+        names = {f"#{n}": n for n in STATE_FIELDS}
+        return self.get_many(user_id, ids, now, ProjectionExpression=", ".join(names),
+                             ExpressionAttributeNames=names)
 
     def resolve_id(self, user_id: str, id_or_prefix: str, now: float) -> list[str]:
         from boto3.dynamodb.conditions import Key

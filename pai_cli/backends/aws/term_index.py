@@ -35,12 +35,10 @@ from typing import Any
 
 from pai_cli.backends import bm25
 from pai_cli.backends.aws.session import Aws, call, reraise
+from pai_cli.backends.bm25 import COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE, POSTING_BUDGET
 from pai_cli.errors import BackendError
 
-POSTING_BUDGET = 3000
 STATS, KEY = "#stats", "#key"
-COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE = 1000, 0.5
-"""As the local home: past 1,000 memories a term in over half of them is not ranked by."""
 WRITE_BATCH = 25  # BatchWriteItem's limit
 UNPROCESSED_TRIES = 8
 """BatchWriteItem hands back what it could not write when throttled: retried with backoff."""

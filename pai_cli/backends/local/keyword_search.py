@@ -6,17 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pai_cli.backends import bm25
+
+# The posting budget: FTS5 scores every row a query term matches (~1.3 us a row here). Past
+# it the commonest terms are left out (they carry the least BM25 weight), and if the rarest
+# alone is over it, only the newest rows that fit the budget are ranked.
+from pai_cli.backends.bm25 import COMMON_TERM_MIN_ROWS, COMMON_TERM_SHARE, POSTING_BUDGET
 from pai_cli.backends.local.db import Database
 from pai_cli.backends.local.term_stats import TermStats, fts5_idf
 
-COMMON_TERM_MIN_ROWS = 1000
-COMMON_TERM_SHARE = 0.5
 RESCORE = 200
 """How many of the rows holding the most query-term IDF are scored with the full BM25."""
-POSTING_BUDGET = 3000
-"""FTS5 scores every row a query term matches (~1.3 us a row here). Past this many postings
-the commonest terms are left out (they carry the least BM25 weight), and if the rarest alone
-is over it, only the newest rows that fit the budget are ranked."""
 
 
 def discriminative(stats: TermStats, terms: list[str],

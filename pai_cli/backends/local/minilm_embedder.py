@@ -104,9 +104,6 @@ def _session(model: Path, cache: Path | None) -> Any:
     except ImportError:
         raise ConfigError("The MiniLM embedder needs onnxruntime: reinstall pai "
                           "(pip install onnxruntime).") from None
-    if importlib.util.find_spec("onnx") is None:
-        raise ConfigError("The MiniLM embedder needs onnx to make its int8 copy: reinstall pai "
-                          "(pip install onnx).")
     if cache is not None:
         stat = model.stat()
         folder = cache / f"minilm-q8-ort{ort.__version__}-{stat.st_size}-{int(stat.st_mtime)}"
@@ -116,6 +113,9 @@ def _session(model: Path, cache: Path | None) -> Any:
                                             providers=PROVIDERS)
             except Exception:  # noqa: BLE001 - a damaged copy is rebuilt from the shipped file
                 shutil.rmtree(folder, ignore_errors=True)
+        if importlib.util.find_spec("onnx") is None:  # needed only to make the copy
+            raise ConfigError("The MiniLM embedder needs onnx to make its int8 copy: reinstall "
+                              "pai (pip install onnx).")
         tmp: Path | None = None
         try:
             folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
