@@ -17,6 +17,15 @@ REINDEX_LEASE_S = 300.0
 without a chance to say so (SIGKILL, power cut): each batch renews it."""
 
 
+MODEL_KEY = "embed_model:"
+"""The meta key prefix under which each user's index records the model that made it."""
+
+
+def model_id_of(tag: str) -> str:
+    """The model id in a stamp's tag ("<model id>:<dim>")."""
+    return tag.rsplit(":", 1)[0]
+
+
 class IndexStamp:
     def __init__(self, store: MemoryStore, embedder: Embedder, clock: Clock) -> None:
         self.store = store
@@ -28,7 +37,7 @@ class IndexStamp:
         return f"{self.embedder.model_id}:{self.embedder.dim}"
 
     def model_key(self, user_id: str) -> str:
-        return f"embed_model:{user_id}"
+        return f"{MODEL_KEY}{user_id}"
 
     def reindex_key(self, user_id: str) -> str:
         return f"reindexing:{user_id}"

@@ -159,9 +159,11 @@ class Wiring:
         if choice in ("minilm", "local"):
             return choice
         from pai_cli.backends.local.embedder import MODEL_ID as WORDLLAMA
+        from pai_cli.core.index_stamp import MODEL_KEY, model_id_of
 
-        built = {str(v).split(":")[0] for (v,) in self.db.execute(
-            "SELECT value FROM meta WHERE key LIKE 'embed_model:%' AND value != ''").fetchall()}
+        built = {model_id_of(str(v)) for (v,) in self.db.execute(
+            "SELECT value FROM meta WHERE key LIKE ? AND value != ''",
+            (MODEL_KEY + "%",)).fetchall()}
         return "local" if WORDLLAMA in built and len(built) == 1 else "minilm"
 
     @cached_property
