@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 KS = (1, 5, 10)
-SETS = ("friends", "diary", "quality")
+SETS = ("friends", "diary", "quality", "chats")
 PROBES = ("threads",)
 """Sets run only when named (--sets threads): see build_threads.py for why."""
 
@@ -142,6 +142,10 @@ def build_home(convs: dict[str, list[dict]]):  # type: ignore[no-untyped-def]
 
     wiring = Wiring(load_settings("eval"))
     svc = wiring.memories
+    if os.environ.get("PAI_BENCH_COMMON_SHARE"):  # a MemorySettings value to measure
+        from dataclasses import replace
+        svc.settings = replace(svc.settings,
+                               common_share=float(os.environ["PAI_BENCH_COMMON_SHARE"]))
     for user, turns in convs.items():
         records = [parse_line(json.dumps(t).encode(), i, "general") for i, t in enumerate(turns, 1)]
         svc.import_records(user, records, batch_size=2000)
@@ -179,8 +183,19 @@ def baseline_methods() -> dict[str, Method]:
             "pai (hybrid), no floor": mode("hybrid", 0.0)}
 
 
-def evaluate(name: str, methods: dict[str, Method], cli: int) -> dict[str, dict]:
+def one_home(convs: dict[str, list[dict]], questions: list[dict]
+             ) -> tuple[dict[str, list[dict]], list[dict]]:
+    """Every conversation of a set in one user's memories, as one `pai memory import` of
+    them all would leave them: each question then searches every conversation's turns."""
+    return ({"all": [t for turns in convs.values() for t in turns]},
+            [{**q, "conversation": "all"} for q in questions])
+
+
+def evaluate(name: str, methods: dict[str, Method], cli: int,
+             together: bool = False) -> dict[str, dict]:
     convs, questions = load_set(name)
+    if together:
+        convs, questions = one_home(convs, questions)
     t0 = time.perf_counter()
     wiring = build_home(convs)
     ctxs = contexts(wiring, convs)
@@ -240,6 +255,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", nargs="*", default=list(SETS), choices=SETS + PROBES)
     ap.add_argument("--candidates", action="store_true", help="also the fusion candidates")
+    ap.add_argument("--one-home", action="store_true",
+                    help="import every conversation of a set as one user's memories")
     ap.add_argument("--cli", type=int, default=0, metavar="N",
                     help="check N questions per set through `pai search` as a subprocess")
     args = ap.parse_args()
@@ -248,7 +265,7 @@ def main() -> None:
         from candidates import candidate_methods  # type: ignore[import-not-found]
 
         methods.update(candidate_methods())
-    results = {name: evaluate(name, methods, args.cli) for name in args.sets}
+    results = {name: evaluate(name, methods, args.cli, args.one_home) for name in args.sets}
     print(json.dumps(results))
 
 
