@@ -1,5 +1,6 @@
 """The conversational evaluation sets are whole: every question's evidence is a turn of its
-conversation, and `chats` rebuilds from its written sources byte for byte."""
+conversation, and `chats` (with `terse`, its questions typed short) rebuilds from its
+written sources byte for byte."""
 
 from __future__ import annotations
 
@@ -35,4 +36,13 @@ def test_chats_rebuilds_from_its_written_sources(tmp_path: Path) -> None:
     assert module.build(tmp_path) == 849
     for built in sorted(tmp_path.iterdir()):
         assert built.read_bytes() == (SETS / "chats" / built.name).read_bytes(), built.name
-    assert len(list(tmp_path.iterdir())) == 9
+    assert len(list(tmp_path.iterdir())) == 10
+
+
+def test_terse_asks_chats_questions_in_fewer_words() -> None:
+    full = _jsonl(SETS / "chats" / "questions.jsonl")
+    terse = _jsonl(SETS / "chats" / "questions-terse.jsonl")
+    assert [(q["id"], q["evidence"], q["kind"]) for q in full] == [
+        (q["id"], q["evidence"], q["kind"]) for q in terse]
+    words = [len(q["question"].split()) for q in terse]
+    assert sum(words) < 0.8 * sum(len(q["question"].split()) for q in full)

@@ -209,6 +209,29 @@ def test_candidates_bound_the_cosine_of_a_memory_the_vector_list_missed() -> Non
     assert [f.score for f in ranked] == sorted((f.score for f in ranked), reverse=True)
 
 
+def test_minilm_s_recalibration_keeps_the_ranking_fit_s_order() -> None:
+    """MiniLM's coefficients are the ranking fit scaled (sigmoid(-0.5 + 0.741 * logit)):
+    scores move, the order of any candidates does not."""
+    import random
+
+    ranking = fusion.RelevanceModel((-4.474, 1.425, 8.314, 13.646, 2.584), silent_cosine=0.15)
+    model = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2")
+    (i_fit, *w_fit), (i_model, *w_model) = ranking.coefficients, model.coefficients
+    assert abs(i_model - (-0.5 + 0.741 * i_fit)) < 0.002
+    assert all(abs(w - 0.741 * f) < 0.002 for f, w in zip(w_fit, w_model, strict=True))
+    rng = random.Random(11)
+    cands = [fusion.Candidate(f"m{i}", 1, rng.choice([0.0, rng.random() * 1.5]), 1,
+                              c := rng.uniform(0.16, 0.9), c, 0.9, 1.0,
+                              in_period=float(rng.random() < 0.2)) for i in range(400)]
+    by_fit = sorted(cands, key=lambda c: -fusion.relevance(c, ranking))
+    by_model = sorted(cands, key=lambda c: -fusion.relevance(c, model))
+    assert [c.memory_id for c in by_fit] == [c.memory_id for c in by_model]
+    # Compressed toward the middle: the sure less sure, the doubtful less doubtful.
+    top, low = by_fit[0], by_fit[-1]
+    assert fusion.relevance(top, model) < fusion.relevance(top, ranking)
+    assert fusion.relevance(low, model) > fusion.relevance(low, ranking)
+
+
 def test_rank_gives_fuse_s_floats_in_fuse_s_order() -> None:
     import random
 

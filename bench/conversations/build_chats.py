@@ -15,6 +15,11 @@ corpus or long-term conversational memory benchmark. Each written conversation i
 `# session N | YYYY-MM-DD HH:MM` then one `tNNN Speaker: text` line per turn; its questions
 are JSON lines with local turn ids. This script gives each turn a time (1-4 minutes after
 the one before, seeded) and global ids, in the format evaluate.py reads.
+
+`*.terse.jsonl` holds the same questions rewritten short, as a person types into `pai
+search` ("How much was Fergus's exhibition grant?" for "How much money did the council give
+Fergus's library for the local-history exhibition?"), by the same agents from a second brief
+(written/TERSE.md); evaluate.py runs them as the set `terse`.
 """
 
 from __future__ import annotations
@@ -80,16 +85,25 @@ def read_questions(path: Path, name: str, local: set[str]) -> list[dict]:
 
 
 def build(out: Path = FOLDER) -> int:
-    """Writes one JSONL file per conversation and questions.jsonl into `out`."""
+    """Writes one JSONL file per conversation, questions.jsonl and questions-terse.jsonl
+    (the same questions as typed in a hurry: evaluate.py's `terse` set) into `out`."""
     r = random.Random(SEED)
-    questions = []
+    questions, terse = [], []
     for path in sorted(WRITTEN.glob("chats-*.txt")):
         turns, local = read_conversation(path, path.stem, r)
         (out / f"{path.stem}.jsonl").write_text(
             "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in turns), encoding="utf-8")
-        questions += read_questions(WRITTEN / f"{path.stem}.questions.jsonl", path.stem, local)
-    (out / "questions.jsonl").write_text(
-        "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions), encoding="utf-8")
+        full = read_questions(WRITTEN / f"{path.stem}.questions.jsonl", path.stem, local)
+        short = read_questions(WRITTEN / f"{path.stem}.terse.jsonl", path.stem, local)
+        if [(q["evidence"], q["kind"]) for q in full] != [(q["evidence"], q["kind"])
+                                                        for q in short]:
+            raise SystemExit(f"{path.stem}.terse.jsonl: not the same questions as "
+                             f"{path.stem}.questions.jsonl (evidence and kind, in order)")
+        questions += full
+        terse += short
+    for name, rows in (("questions.jsonl", questions), ("questions-terse.jsonl", terse)):
+        (out / name).write_text(
+            "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in rows), encoding="utf-8")
     return len(questions)
 
 

@@ -37,7 +37,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 KS = (1, 5, 10)
 SETS = ("friends", "diary", "quality", "chats")
-PROBES = ("threads",)
+PROBES = ("threads", "terse")
 """Sets run only when named (--sets threads): see build_threads.py for why."""
 
 
@@ -57,6 +57,11 @@ def load_set(name: str) -> tuple[dict[str, list[dict]], list[dict]]:
                       "kind": "paraphrase" if x["paraphrase"] else "shared-words"}
                      for x in read_jsonl(q / "questions.jsonl")]
         return {"quality": turns}, questions
+    if name == "terse":  # chats' conversations, its questions as typed in a hurry
+        folder = HERE / "chats"
+        questions = read_jsonl(folder / "questions-terse.jsonl")
+        convs = {p.stem: read_jsonl(p) for p in sorted(folder.glob("chats-*.jsonl"))}
+        return convs, questions
     folder = HERE / name
     questions = read_jsonl(folder / "questions.jsonl")
     convs = {p.stem: read_jsonl(p) for p in sorted(folder.glob(f"{name}-*.jsonl"))}

@@ -36,6 +36,9 @@ from pai_cli.core import recall as pai_recall  # noqa: E402
 from pai_cli.core.importing import _timestamp as ts  # noqa: E402
 
 DEPTH = 50
+SILENT = 0.15
+"""MiniLM's silent cosine (fusion.MODELS): at or under it, with no other evidence, pai
+scores a memory 0."""
 
 
 FEATURES = fusion.FEATURES
@@ -122,6 +125,37 @@ def recall(group: list[dict], beta: np.ndarray, kind: str | None = None) -> dict
     return {f"R@{k}": round(found[k] / len(group), 3) for k in KS}
 
 
+def shown(q: dict, beta: np.ndarray, depth: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """(logit, label) of the candidates a search shows (the first `depth`; a memory with
+    no evidence scores 0 in pai, so it is never shown above the floor and is left out)."""
+    z = q["x"] @ beta[1:] + beta[0]
+    none = _silent(q)
+    order = [i for i in np.argsort(-z, kind="stable")[:depth] if not none[i]]
+    return z[order], q["y"][order]
+
+
+def calibrate(groups: list[list[dict]], beta: np.ndarray) -> tuple[float, float]:
+    """(a, b) for which sigmoid(b + a * logit) is the probability that a shown memory is
+    evidence (logistic fit over the first 10 of every question, each set weighing the
+    same). The ranking fit sees every candidate, most of them never shown, so its
+    probabilities were off where a person reads them: too sure at the top, and too
+    doubtful just under the floor on the conversational sets. (1, 0) when calibrated."""
+    zs, ys, ws = [], [], []
+    for g in groups:
+        z, y = (np.concatenate(v) for v in zip(*(shown(q, beta) for q in g if len(q["ids"])),
+                                                strict=True))
+        zs.append(z)
+        ys.append(y)
+        ws.append(np.full(len(z), 1.0 / len(z)))
+    x = np.c_[np.ones(sum(map(len, zs))), np.concatenate(zs)]
+    y, w = np.concatenate(ys), np.concatenate(ws)
+    ab = np.array([0.0, 1.0])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ ab))
+        ab -= np.linalg.solve((x * (w * p * (1 - p))[:, None]).T @ x, x.T @ (w * (p - y)))
+    return float(ab[1]), float(ab[0])
+
+
 def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, int, float]]:
     """Predicted probability vs the share of candidates that are evidence, by bin (top 10)."""
     edges = [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01]
@@ -138,6 +172,20 @@ def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, i
              if v else 0.0) for j, v in enumerate(bins)]
 
 
+def _silent(q: dict) -> np.ndarray:
+    """The candidates pai scores 0: no query term, a cosine at or under the silent one,
+    not from the period asked about."""
+    return np.array([not (c.keyword_score > 0 or c.cosine > SILENT or c.in_period > 0)
+                     for c in q["cands"]], dtype=bool)
+
+
+def _scored(q: dict, beta: np.ndarray) -> np.ndarray:
+    """The relevance pai gives each candidate (0 for the silent ones)."""
+    p = 1 / (1 + np.exp(-(q["x"] @ beta[1:] + beta[0])))
+    p[_silent(q)] = 0.0
+    return p
+
+
 def floors(own: list[dict], foreign: list[dict], beta: np.ndarray) -> str:
     """R@10 with the floor applied, and the share of unanswerable questions that still show
     a memory, at each floor."""
@@ -147,11 +195,11 @@ def floors(own: list[dict], foreign: list[dict], beta: np.ndarray) -> str:
         for q in own:
             if not len(q["ids"]):
                 continue
-            p = 1 / (1 + np.exp(-(q["x"] @ beta[1:] + beta[0])))
+            p = _scored(q, beta)
             top = [q["ids"][i] for i in np.argsort(-p, kind="stable")[:10] if p[i] >= floor]
             r += len(set(q["evidence"]) & set(top)) / len(q["evidence"])
-        shown = sum(bool(len(q["ids"])) and float(np.max(1 / (1 + np.exp(
-            -(q["x"] @ beta[1:] + beta[0]))))) >= floor for q in foreign)
+        shown = sum(bool(len(q["ids"])) and float(np.max(_scored(q, beta))) >= floor
+                    for q in foreign)
         out.append(f"{floor:.2f}: {r / len(own):.3f}/{shown / len(foreign):.2f}")
     return "  ".join(out)
 
@@ -210,6 +258,14 @@ def main() -> None:
             print(f"{name:10} {label:26} {r['R@1']:6.3f} {r['R@5']:6.3f} {r['R@10']:6.3f}  "
                   + " ".join(f"{k} {recall(group, beta, k)['R@10']:.2f}"
                              for k in sorted({q['kind'] for q in group})))
+    ranked = np.array(MODEL) if len(MODEL) == len(pooled) else pooled
+    a, b = calibrate(list(data.values()), ranked)
+    print(f"\ncalibration over what a search shows: sigmoid({b:+.3f} + {a:.3f} * logit) "
+          "((1, 0) when calibrated); calibrated coefficients "
+          f"{tuple(round(float(v), 3) for v in np.r_[b + a * ranked[0], a * ranked[1:]])}")
+    for name in SETS:
+        a_, b_ = calibrate([g for n, g in data.items() if n != name], ranked)
+        print(f"  without {name}: a {a_:.3f} b {b_:+.3f}")
     print("\ncalibration of pai's RELEVANCE over the top 10 of every question "
           "(predicted range, candidates, share relevant):")
     model = np.array(MODEL) if len(MODEL) == len(pooled) else pooled
