@@ -36,9 +36,9 @@ from pai_cli.core import recall as pai_recall  # noqa: E402
 from pai_cli.core.importing import _timestamp as ts  # noqa: E402
 
 DEPTH = 50
-SILENT = 0.15
-"""MiniLM's silent cosine (fusion.MODELS): at or under it, with no other evidence, pai
-scores a memory 0."""
+SILENT = 0.0
+"""The embedder's silent cosine (fusion.RelevanceModel; set in collect): at or under it,
+with no other evidence, pai scores a memory 0."""
 
 
 FEATURES = fusion.FEATURES
@@ -51,10 +51,11 @@ def collect(name: str) -> tuple[list[dict], list[dict]]:
     same for the next set's questions asked of this set's first conversation, where
     nothing is evidence (questions without an answer, which a floor should turn away)."""
     convs, questions = load_set(name)
-    global MODEL
+    global MODEL, SILENT
     wiring = build_home(convs)
     svc = wiring.memories
     MODEL = fusion.model_for(svc.embedder.model_id).coefficients
+    SILENT = fusion.model_for(svc.embedder.model_id).silent_cosine
     foreign_questions = load_set(SETS[(SETS.index(name) + 1) % len(SETS)])[1]
     first = next(iter(convs))
     return (_gather(svc, convs, questions),
