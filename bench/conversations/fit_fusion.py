@@ -131,7 +131,7 @@ def shown(q: dict, beta: np.ndarray, depth: int = 10) -> tuple[np.ndarray, np.nd
     no evidence scores 0 in pai, so it is never shown above the floor and is left out)."""
     z = q["x"] @ beta[1:] + beta[0]
     none = _silent(q)
-    order = [i for i in np.argsort(-z, kind="stable")[:depth] if not none[i]]
+    order = [i for i in np.argsort(-z, kind="stable") if not none[i]][:depth]
     return z[order], q["y"][order]
 
 
