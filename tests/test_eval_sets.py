@@ -28,11 +28,17 @@ def test_every_evidence_id_is_a_turn_of_its_conversation(name: str) -> None:
         assert set(q["evidence"]) <= turns[q["conversation"]], q["id"]
 
 
-def test_chats_rebuilds_from_its_written_sources(tmp_path: Path) -> None:
+def _build_chats():  # type: ignore[no-untyped-def]
+    """build_chats.py as a fresh module (its WRITTEN folder can be pointed elsewhere)."""
     spec = importlib.util.spec_from_file_location("build_chats", SETS / "build_chats.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_chats_rebuilds_from_its_written_sources(tmp_path: Path) -> None:
+    module = _build_chats()
     assert module.build(tmp_path) == 849
     for built in sorted(tmp_path.iterdir()):
         assert built.read_bytes() == (SETS / "chats" / built.name).read_bytes(), built.name
@@ -46,3 +52,43 @@ def test_terse_asks_chats_questions_in_fewer_words() -> None:
         (q["id"], q["evidence"], q["kind"]) for q in terse]
     words = [len(q["question"].split()) for q in terse]
     assert sum(words) < 0.8 * sum(len(q["question"].split()) for q in full)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda t: t.replace("# session 1 | 2023-01-14 20:10", "# session 1 | 2023-01-14 23:58"),
+     "past midnight"),
+    (lambda t: t.replace("t002 ", "t003 ", 1), "out of sequence"),
+    (lambda t: t.replace("# session 2 |", "# session 3 |", 1), "expected 2"),
+])
+def test_build_chats_refuses_a_broken_source_and_writes_nothing(
+        tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
+    module = _build_chats()
+    written = tmp_path / "written"
+    written.mkdir()
+    for source in (SETS / "chats" / "written").glob("chats-01*"):
+        (written / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    conv = written / "chats-01.txt"
+    text = conv.read_text(encoding="utf-8")
+    assert change(text) != text
+    conv.write_text(change(text), encoding="utf-8")
+    module.WRITTEN = written
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SystemExit, match=message):
+        module.build(out)
+    assert list(out.iterdir()) == []
+
+
+def test_build_chats_names_a_question_line_it_cannot_read(tmp_path: Path) -> None:
+    module = _build_chats()
+    written = tmp_path / "written"
+    written.mkdir()
+    for source in (SETS / "chats" / "written").glob("chats-01*"):
+        (written / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    questions = written / "chats-01.questions.jsonl"
+    lines = questions.read_text(encoding="utf-8").splitlines()
+    lines[4] = '{"question": "Who?", "evidence": ["t001"]}'
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    module.WRITTEN = written
+    with pytest.raises(SystemExit, match="question 5: keys must be"):
+        module.build(tmp_path)

@@ -45,11 +45,16 @@ def read_conversation(path: Path, name: str, r: random.Random) -> tuple[list[dic
     """The turns, timed and named; refuses what the brief's format does not allow."""
     turns, local, speakers = [], set(), set()
     clock: datetime | None = None
+    sessions = 0
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         if m := _SESSION.fullmatch(line):
             start = datetime.strptime(m.group(2), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+            sessions += 1
+            if int(m.group(1)) != sessions:
+                raise SystemExit(f"{path.name} line {n}: session {m.group(1)}, expected "
+                                 f"{sessions}")
             if clock is not None and start <= clock:
                 raise SystemExit(f"{path.name} line {n}: a session starts before the last turn")
             clock = start
@@ -59,7 +64,12 @@ def read_conversation(path: Path, name: str, r: random.Random) -> tuple[list[dic
             raise SystemExit(f"{path.name} line {n}: not a turn or a session header")
         if m.group(1) != f"t{len(turns) + 1:03d}":
             raise SystemExit(f"{path.name} line {n}: turn {m.group(1)} out of sequence")
+        day = clock.date()
         clock += timedelta(minutes=r.randint(1, 4))
+        if clock.date() != day:
+            # A "when" answer is its session's date: a turn must not move to the next day.
+            raise SystemExit(f"{path.name} line {n}: the session runs past midnight; start it "
+                             "earlier")
         local.add(m.group(1))
         speakers.add(m.group(2))
         turns.append({"id": f"{name}-{m.group(1)}", "content": f"{m.group(2)}: {m.group(3)}",
@@ -74,7 +84,12 @@ def read_questions(path: Path, name: str, local: set[str]) -> list[dict]:
     out = []
     lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     for i, line in enumerate(lines, 1):
-        q = json.loads(line)
+        try:
+            q = json.loads(line)
+            if set(q) != {"question", "evidence", "kind"} or not isinstance(q["evidence"], list):
+                raise ValueError("keys must be question, evidence (a list) and kind")
+        except ValueError as e:
+            raise SystemExit(f"{path.name} question {i}: {e}") from None
         missing = [e for e in q["evidence"] if e not in local]
         if missing or not q["evidence"] or q["kind"] not in KINDS:
             raise SystemExit(f"{path.name} question {i}: evidence {q['evidence']} or kind "
@@ -87,12 +102,11 @@ def read_questions(path: Path, name: str, local: set[str]) -> list[dict]:
 def build(out: Path = FOLDER) -> int:
     """Writes one JSONL file per conversation, questions.jsonl and questions-terse.jsonl
     (the same questions as typed in a hurry: evaluate.py's `terse` set) into `out`."""
-    r = random.Random(SEED)
-    questions, terse = [], []
+    r = random.Random(SEED)  # one stream: editing a conversation re-times the later ones
+    questions, terse, files = [], [], {}
     for path in sorted(WRITTEN.glob("chats-*.txt")):
         turns, local = read_conversation(path, path.stem, r)
-        (out / f"{path.stem}.jsonl").write_text(
-            "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in turns), encoding="utf-8")
+        files[f"{path.stem}.jsonl"] = turns
         full = read_questions(WRITTEN / f"{path.stem}.questions.jsonl", path.stem, local)
         short = read_questions(WRITTEN / f"{path.stem}.terse.jsonl", path.stem, local)
         if [(q["evidence"], q["kind"]) for q in full] != [(q["evidence"], q["kind"])
@@ -101,9 +115,14 @@ def build(out: Path = FOLDER) -> int:
                              f"{path.stem}.questions.jsonl (evidence and kind, in order)")
         questions += full
         terse += short
-    for name, rows in (("questions.jsonl", questions), ("questions-terse.jsonl", terse)):
+    # Written only once every source has been read: a bad one leaves the set as it was.
+    files.update({"questions.jsonl": questions, "questions-terse.jsonl": terse})
+    for stale in out.glob("chats-*.jsonl"):
+        if stale.name not in files:  # its source is gone; evaluate.py would still read it
+            stale.unlink()
+    for name, rows in files.items():
         (out / name).write_text(
-            "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in rows), encoding="utf-8")
+            "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows), encoding="utf-8")
     return len(questions)
 
 

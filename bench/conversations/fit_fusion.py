@@ -10,9 +10,10 @@ DEPTH each); each candidate gets the features pai computes (fusion.features) and
 pooled (each set weighted equally), then once per set with that set left out; the table
 shows recall when ranking by each fit, so a figure that holds for the held-out set is the
 honest one. pai's coefficients (pai_cli/core/fusion.py, MODELS) are the pooled fit over
-friends, diary and quality, made before `chats` was written: refitting with chats moves
-recall on every set by at most 0.006, so they are kept, and chats is data the model never saw
-(its "without chats" row is pai's own figure).
+friends, diary and quality, made before `chats` was written (refitting with chats moves
+recall on every set by at most 0.006, so they are kept: the ranking never saw chats), then
+rescaled by calibrate() over what a search shows on all four sets (the score's scale did see
+chats; its "calibrated without chats" row is the figure for a scale that did not).
 """
 
 from __future__ import annotations
@@ -118,8 +119,7 @@ def recall(group: list[dict], beta: np.ndarray, kind: str | None = None) -> dict
     for q in group:
         if not len(q["ids"]):
             continue
-        s = q["x"] @ beta[1:] + beta[0]
-        order = [q["ids"][i] for i in np.argsort(-s, kind="stable")]
+        order = [q["ids"][i] for i in np.argsort(-_scored(q, beta), kind="stable")]
         ev = set(q["evidence"])
         for k in KS:
             found[k] += len(ev & set(order[:k])) / len(ev)
@@ -135,16 +135,18 @@ def shown(q: dict, beta: np.ndarray, depth: int = 10) -> tuple[np.ndarray, np.nd
     return z[order], q["y"][order]
 
 
-def calibrate(groups: list[list[dict]], beta: np.ndarray) -> tuple[float, float]:
+def calibrate(groups: list[list[dict]], beta: np.ndarray,
+              depth: int = 10) -> tuple[float, float]:
     """(a, b) for which sigmoid(b + a * logit) is the probability that a shown memory is
-    evidence (logistic fit over the first 10 of every question, each set weighing the
-    same). The ranking fit sees every candidate, most of them never shown, so its
-    probabilities were off where a person reads them: too sure at the top, and too
-    doubtful just under the floor on the conversational sets. (1, 0) when calibrated."""
+    evidence (logistic fit over the first `depth` of every question, each set weighing the
+    same; 10, the k the sets are searched with). The ranking fit sees every candidate,
+    most of them never shown, so its probabilities were off where a person reads them:
+    too sure at the top, and too doubtful just under the floor on the conversational
+    sets. (1, 0) when calibrated."""
     zs, ys, ws = [], [], []
     for g in groups:
-        z, y = (np.concatenate(v) for v in zip(*(shown(q, beta) for q in g if len(q["ids"])),
-                                                strict=True))
+        z, y = (np.concatenate(v) for v in zip(*(shown(q, beta, depth) for q in g
+                                                 if len(q["ids"])), strict=True))
         zs.append(z)
         ys.append(y)
         ws.append(np.full(len(z), 1.0 / len(z)))
@@ -158,19 +160,50 @@ def calibrate(groups: list[list[dict]], beta: np.ndarray) -> tuple[float, float]
 
 
 def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, int, float]]:
-    """Predicted probability vs the share of candidates that are evidence, by bin (top 10)."""
+    """Predicted probability vs the share of candidates that are evidence, by bin, over
+    what a search shows (shown())."""
     edges = [0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01]
     bins: list[list[float]] = [[] for _ in edges[:-1]]
     for g in groups:
         for q in g:
             if not len(q["ids"]):
                 continue
-            p = 1 / (1 + np.exp(-(q["x"] @ beta[1:] + beta[0])))
-            for i in np.argsort(-p)[:10]:
-                b = next(j for j in range(len(edges) - 1) if p[i] < edges[j + 1])
-                bins[b].append(q["y"][i])
+            z, y = shown(q, beta)
+            for p, label in zip(1 / (1 + np.exp(-z)), y, strict=True):
+                b = next(j for j in range(len(edges) - 1) if p < edges[j + 1])
+                bins[b].append(label)
     return [(f"{edges[j]:.2f}-{min(edges[j + 1], 1):.2f}", len(v), round(float(np.mean(v)), 3)
              if v else 0.0) for j, v in enumerate(bins)]
+
+
+def calibration_error(group: list[dict], beta: np.ndarray) -> float:
+    """Mean |predicted - observed| over what a search shows, weighted by bin size (bins
+    0, .01, .02, .05, .1, .2, .3, .5, .7, 1)."""
+    z, y = (np.concatenate(v) for v in zip(*(shown(q, beta) for q in group if len(q["ids"])),
+                                            strict=True))
+    p = 1 / (1 + np.exp(-z))
+    edges = [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01]
+    err = sum(abs(p[m].mean() - y[m].mean()) * m.sum()
+              for lo, hi in zip(edges, edges[1:], strict=False)
+              if (m := (p >= lo) & (p < hi)).any())
+    return float(err / len(p))
+
+
+def floored_r10(group: list[dict], beta: np.ndarray, floor: float = 0.01) -> float:
+    """R@10 of a search with the floor: the first ten scored at or above it."""
+    total = 0.0
+    for q in group:
+        if not len(q["ids"]):
+            continue
+        p = _scored(q, beta)
+        top = [q["ids"][i] for i in np.argsort(-p, kind="stable")[:10] if p[i] >= floor]
+        total += len(set(q["evidence"]) & set(top)) / len(q["evidence"])
+    return total / len(group)
+
+
+def rescaled(beta: np.ndarray, a: float, b: float) -> np.ndarray:
+    """The coefficients of sigmoid(b + a * logit): the same order, another scale."""
+    return np.r_[b + a * beta[0], a * beta[1:]]
 
 
 def _silent(q: dict) -> np.ndarray:
@@ -263,10 +296,17 @@ def main() -> None:
     a, b = calibrate(list(data.values()), ranked)
     print(f"\ncalibration over what a search shows: sigmoid({b:+.3f} + {a:.3f} * logit) "
           "((1, 0) when calibrated); calibrated coefficients "
-          f"{tuple(round(float(v), 3) for v in np.r_[b + a * ranked[0], a * ranked[1:]])}")
+          f"{tuple(round(float(v), 3) for v in rescaled(ranked, a, b))}")
+    a5, b5 = calibrate(list(data.values()), ranked, depth=5)
+    print(f"  over the first 5 instead of 10 (pai search's -n and recall_k): a {a5:.3f} "
+          f"b {b5:+.3f}")
+    print(f"  {'set':8} {'scale':28} {'R@10 floor':>10} {'calib. error':>12}")
     for name in SETS:
         a_, b_ = calibrate([g for n, g in data.items() if n != name], ranked)
-        print(f"  without {name}: a {a_:.3f} b {b_:+.3f}")
+        for label, beta in (("as fitted on every candidate", pooled), ("pai's", ranked),
+                            (f"calibrated without {name}", rescaled(ranked, a_, b_))):
+            print(f"  {name:8} {label:28} {floored_r10(data[name], beta):10.3f} "
+                  f"{calibration_error(data[name], beta):12.4f}")
     print("\ncalibration of pai's RELEVANCE over the top 10 of every question "
           "(predicted range, candidates, share relevant):")
     model = np.array(MODEL) if len(MODEL) == len(pooled) else pooled

@@ -35,22 +35,25 @@ class RelevanceModel:
     (bench/conversations/README.md, the floor)."""
 
 
-RELEVANCE = (-3.761, 1.520, 5.257, 5.992, 1.991)
-"""WordLlama's coefficients (embedder = "local"): its ranking fit, (-4.492, 2.079, 7.188,
-8.193, 2.722), recalibrated over what a search shows as MiniLM's are below
-(sigmoid(-0.476 + 0.731 * logit))."""
+def _rescaled(fit: tuple[float, ...], a: float, b: float) -> tuple[float, ...]:
+    """A ranking fit's coefficients for sigmoid(b + a * logit): the same order of any
+    candidates, the scale fitted over what a search shows (fit_fusion.calibrate). The fit
+    sees every candidate, most never shown, and was too sure at the top and too doubtful
+    just under the floor (README, "Calibrated where it is read")."""
+    return (b + a * fit[0], *(a * w for w in fit[1:]))
+
+
+RELEVANCE = _rescaled((-4.492, 2.079, 7.188, 8.193, 2.722), a=0.7314, b=-0.476)
+"""WordLlama's coefficients (embedder = "local"; the Titan-embedded AWS home too, which has
+no fit of its own)."""
 MODELS = {
     # MiniLM (the default): its similarities are spread differently, and unrelated
     # sentences reach cosines of ~0.15 ("what is the weather like on Mars?" and "My sister
     # moved to Lisbon": 0.165), where 1% of evidence turns sharing no word with their
     # question are found.
-    # The ranking fit, (-4.474, 1.425, 8.314, 13.646, 2.584), sees every candidate, most
-    # of them never shown; these are it recalibrated over what a search shows (its first
-    # ten): sigmoid(-0.500 + 0.741 * logit), fitted on the four sets. The order is the
-    # same; the scores mean what they say where a person reads them, and the floor stops
-    # turning away memories that were evidence 2-4% of the time (README, "The floor").
     "sentence-transformers/all-MiniLM-L6-v2": RelevanceModel(
-        (-3.815, 1.056, 6.160, 10.111, 1.915), silent_cosine=0.15),
+        _rescaled((-4.474, 1.425, 8.314, 13.646, 2.584), a=0.741, b=-0.500),
+        silent_cosine=0.15),
 }
 """Models fitted for each embedder's cosines (PAI_BENCH_EMBEDDER=... fit_fusion.py)."""
 DEFAULT = RelevanceModel(RELEVANCE)
@@ -154,7 +157,7 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
 
 def relevance(c: Candidate, model: RelevanceModel = DEFAULT) -> float:
     """The chance the memory is what was asked about; 0 without any evidence. The linear
-    model cannot say that by itself: its intercept alone is 0.011, above the 0.01 floor,
+    model cannot say that by itself: its intercept alone is 0.02, above the 0.01 floor,
     so a memory sharing nothing with the query would be recalled beside real matches."""
     return _score(c.keyword_score, c.cosine, c.best_cosine, c.in_period, model)
 

@@ -212,8 +212,9 @@ class MemoryTools:
             "properties": {
                 **memory["properties"],
                 "score": {"type": "number", "description":
-                          "Rank fusion score of keyword and meaning evidence; higher is "
-                          "better, comparable only within one answer."},
+                          "Estimated chance (0-1) that the memory is what was asked "
+                          "about, from keyword, meaning and date evidence; comparable "
+                          "across searches."},
                 "similarity": {"type": ["number", "null"], "description":
                                "Cosine similarity of meaning (-1 to 1), null when only "
                                "keywords matched."},
