@@ -37,6 +37,17 @@ def _build_chats():  # type: ignore[no-untyped-def]
     return module
 
 
+def _build_chats_of_one(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """build_chats.py reading a copy of the first conversation's sources only."""
+    module = _build_chats()
+    written = tmp_path / "written"
+    written.mkdir()
+    for source in (SETS / "chats" / "written").glob("chats-01*"):
+        (written / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    module.WRITTEN = written
+    return module, written
+
+
 def test_chats_rebuilds_from_its_written_sources(tmp_path: Path) -> None:
     module = _build_chats()
     assert module.build(tmp_path) == 849
@@ -62,16 +73,11 @@ def test_terse_asks_chats_questions_in_fewer_words() -> None:
 ])
 def test_build_chats_refuses_a_broken_source_and_writes_nothing(
         tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]
-    module = _build_chats()
-    written = tmp_path / "written"
-    written.mkdir()
-    for source in (SETS / "chats" / "written").glob("chats-01*"):
-        (written / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    module, written = _build_chats_of_one(tmp_path)
     conv = written / "chats-01.txt"
     text = conv.read_text(encoding="utf-8")
     assert change(text) != text
     conv.write_text(change(text), encoding="utf-8")
-    module.WRITTEN = written
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(SystemExit, match=message):
@@ -80,15 +86,10 @@ def test_build_chats_refuses_a_broken_source_and_writes_nothing(
 
 
 def test_build_chats_names_a_question_line_it_cannot_read(tmp_path: Path) -> None:
-    module = _build_chats()
-    written = tmp_path / "written"
-    written.mkdir()
-    for source in (SETS / "chats" / "written").glob("chats-01*"):
-        (written / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    module, written = _build_chats_of_one(tmp_path)
     questions = written / "chats-01.questions.jsonl"
     lines = questions.read_text(encoding="utf-8").splitlines()
     lines[4] = '{"question": "Who?", "evidence": ["t001"]}'
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    module.WRITTEN = written
     with pytest.raises(SystemExit, match="question 5: keys must be"):
         module.build(tmp_path)

@@ -225,16 +225,10 @@ def floors(own: list[dict], foreign: list[dict], beta: np.ndarray) -> str:
     a memory, at each floor."""
     out = []
     for floor in FLOORS:
-        r = 0.0
-        for q in own:
-            if not len(q["ids"]):
-                continue
-            p = _scored(q, beta)
-            top = [q["ids"][i] for i in np.argsort(-p, kind="stable")[:10] if p[i] >= floor]
-            r += len(set(q["evidence"]) & set(top)) / len(q["evidence"])
         shown = sum(bool(len(q["ids"])) and float(np.max(_scored(q, beta))) >= floor
                     for q in foreign)
-        out.append(f"{floor:.2f}: {r / len(own):.3f}/{shown / len(foreign):.2f}")
+        out.append(f"{floor:.2f}: {floored_r10(own, beta, floor):.3f}/"
+                   f"{shown / len(foreign):.2f}")
     return "  ".join(out)
 
 
