@@ -143,20 +143,11 @@ def calibrate(groups: list[list[dict]], beta: np.ndarray,
     most of them never shown, so its probabilities were off where a person reads them:
     too sure at the top, and too doubtful just under the floor on the conversational
     sets. (1, 0) when calibrated."""
-    zs, ys, ws = [], [], []
-    for g in groups:
-        z, y = (np.concatenate(v) for v in zip(*(shown(q, beta, depth) for q in g
-                                                 if len(q["ids"])), strict=True))
-        zs.append(z)
-        ys.append(y)
-        ws.append(np.full(len(z), 1.0 / len(z)))
-    x = np.c_[np.ones(sum(map(len, zs))), np.concatenate(zs)]
-    y, w = np.concatenate(ys), np.concatenate(ws)
-    ab = np.array([0.0, 1.0])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-x @ ab))
-        ab -= np.linalg.solve((x * (w * p * (1 - p))[:, None]).T @ x, x.T @ (w * (p - y)))
-    return float(ab[1]), float(ab[0])
+    # fit() on one feature, the logit: each shown memory is a row, each set weighs the same.
+    rows = [[dict(zip(("x", "y"), (z[:, None], y), strict=True))
+             for z, y in (shown(q, beta, depth) for q in g if len(q["ids"]))] for g in groups]
+    b, a = fit(rows, l2=0.0)
+    return float(a), float(b)
 
 
 def calibration(groups: list[list[dict]], beta: np.ndarray) -> list[tuple[str, int, float]]:
