@@ -93,3 +93,31 @@ def test_build_chats_names_a_question_line_it_cannot_read(tmp_path: Path) -> Non
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="question 5: keys must be"):
         module.build(tmp_path)
+
+
+def test_weaker_vector_moves_only_the_query_and_always_the_same_way() -> None:
+    """bench/conversations/weaker_vector.py: the held-out regime's stand-in. A question gets
+    the same weakened vector every time (each method compares the same one), of unit length,
+    about 1/sqrt(1 + sigma^2) from the embedder's in cosine; noise 0 leaves it alone."""
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("weaker_vector", SETS / "weaker_vector.py")
+    assert spec and spec.loader
+    weaker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(weaker)
+    rng = np.random.default_rng(3)
+    base = {t: (v := rng.standard_normal(384).astype(np.float32)) / np.linalg.norm(v)
+            for t in ("where does Ana live?", "when did I get Pilot?")}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.stack([base[t] for t in texts])
+
+    texts = list(base)
+    assert np.array_equal(weaker.weakened(embed, 0.0)(texts), embed(texts))
+    weak = weaker.weakened(embed, 3.0)
+    first, again = weak(texts), weak(texts[::-1])[::-1]
+    assert np.array_equal(first, again)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    cos = (first * embed(texts)).sum(axis=1)
+    assert np.all(np.abs(cos - 1 / np.sqrt(10)) < 0.12), cos  # the noise has a share along v
+    assert not np.allclose(first[0], first[1])

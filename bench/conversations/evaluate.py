@@ -5,6 +5,7 @@
     python bench/conversations/evaluate.py --candidates      # also the fusion candidates
     python bench/conversations/evaluate.py --cli 40          # check `pai search` as a subprocess
     PAI_BENCH_EMBEDDER=local python bench/conversations/evaluate.py    # WordLlama, not MiniLM
+    python bench/conversations/evaluate.py --weaker-vector 3  # the held-out run's regime
 
 Runs as the held-out evaluation does: every turn of a conversation is imported as a memory
 (one pai user per conversation, with its date), then one search per question, k=10.
@@ -197,12 +198,17 @@ def one_home(convs: dict[str, list[dict]], questions: list[dict]
 
 
 def evaluate(name: str, methods: dict[str, Method], cli: int,
-             together: bool = False) -> dict[str, dict]:
+             together: bool = False, weaker: float = 0.0) -> dict[str, dict]:
     convs, questions = load_set(name)
     if together:
         convs, questions = one_home(convs, questions)
     t0 = time.perf_counter()
     wiring = build_home(convs)
+    if weaker:
+        from weaker_vector import weaken_queries  # type: ignore[import-not-found]
+
+        weaken_queries(wiring.memories, weaker)
+        name = f"{name}, query vectors weakened by {weaker:g}"
     ctxs = contexts(wiring, convs)
     print(f"[{name}] {sum(map(len, convs.values()))} turns in {len(convs)} conversations, "
           f"{len(questions)} questions; imported in {time.perf_counter() - t0:.1f} s",
@@ -264,13 +270,19 @@ def main() -> None:
                     help="import every conversation of a set as one user's memories")
     ap.add_argument("--cli", type=int, default=0, metavar="N",
                     help="check N questions per set through `pai search` as a subprocess")
+    ap.add_argument("--weaker-vector", type=float, default=0.0, metavar="SIGMA",
+                    help="add noise of this norm to every question's vector (weaker_vector.py;"
+                         " 3 gives chats the held-out run's baselines)")
     args = ap.parse_args()
+    if args.cli and args.weaker_vector:
+        ap.error("--cli runs `pai search` as it is: it cannot be combined with --weaker-vector")
     methods = baseline_methods()
     if args.candidates:
         from candidates import candidate_methods  # type: ignore[import-not-found]
 
         methods.update(candidate_methods())
-    results = {name: evaluate(name, methods, args.cli, args.one_home) for name in args.sets}
+    results = {name: evaluate(name, methods, args.cli, args.one_home, args.weaker_vector)
+               for name in args.sets}
     print(json.dumps(results))
 
 

@@ -9,11 +9,19 @@ DEPTH each); each candidate gets the features pai computes (fusion.features) and
 (is it an evidence turn). A logistic regression over those features is fitted on the sets
 pooled (each set weighted equally), then once per set with that set left out; the table
 shows recall when ranking by each fit, so a figure that holds for the held-out set is the
-honest one. pai's coefficients (pai_cli/core/fusion.py, MODELS) are the pooled fit over
-friends, diary and quality, made before `chats` was written (refitting with chats moves
-recall on every set by at most 0.006, so they are kept: the ranking never saw chats), then
-rescaled by calibrate() over what a search shows on all four sets (the score's scale did see
-chats; its "calibrated without chats" row is the figure for a scale that did not).
+honest one.
+
+Every set is gathered twice more with its questions' vectors weakened (weaker_vector.py,
+noise WEAK_FIT), and the fits see those copies too: fitted only where the vector is strong,
+the fusion leaned on it where it is weak, below its own keyword list (README, "When the
+vector is weak"). Recall is shown on the sets as they are and at weaker_vector.HELD_OUT_LIKE,
+a noise no fit sees, where chats' baselines match the held-out run's.
+
+pai's coefficients (pai_cli/core/fusion.py, MODELS) are the pooled fit over FIT_SETS
+(friends, diary and quality, as they are and weakened; chats was left out so that the ranking
+never sees it), then rescaled by calibrate() over what a search shows on all four sets as
+they are (the score's scale did see chats; its "calibrated without chats" row is the figure
+for a scale that did not).
 """
 
 from __future__ import annotations
@@ -31,12 +39,17 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
 from evaluate import KS, SETS, build_home, load_set  # noqa: E402
+from weaker_vector import HELD_OUT_LIKE, weaken_queries  # noqa: E402
 
 from pai_cli.core import fusion, text, timeframe  # noqa: E402
 from pai_cli.core import recall as pai_recall  # noqa: E402
 from pai_cli.core.importing import _timestamp as ts  # noqa: E402
 
 DEPTH = 50
+FIT_SETS = ("friends", "diary", "quality")
+WEAK_FIT = (2.0, 5.0)
+"""The noise of the weakened copies the fits see: either side of HELD_OUT_LIKE, which none
+sees (fitting at 3 instead moves chats' figures there by at most 0.01)."""
 SILENT = 0.0
 """The embedder's silent cosine (fusion.RelevanceModel; set in collect): at or under it,
 with no other evidence, pai scores a memory 0."""
@@ -47,10 +60,11 @@ EMBEDDER = os.environ.get("PAI_BENCH_EMBEDDER") or "default"
 MODEL: tuple[float, ...] = ()  # pai's RELEVANCE for the embedder the homes use (set in collect)
 
 
-def collect(name: str) -> tuple[list[dict], list[dict]]:
+def collect(name: str) -> tuple[list[dict], list[dict], dict[float, list[dict]]]:
     """Per question: candidate ids, their feature rows, and which are evidence; then the
     same for the next set's questions asked of this set's first conversation, where
-    nothing is evidence (questions without an answer, which a floor should turn away)."""
+    nothing is evidence (questions without an answer, which a floor should turn away);
+    then the set's questions again with their vectors weakened, by noise."""
     convs, questions = load_set(name)
     global MODEL, SILENT
     wiring = build_home(convs)
@@ -59,9 +73,17 @@ def collect(name: str) -> tuple[list[dict], list[dict]]:
     SILENT = fusion.model_for(svc.embedder.model_id).silent_cosine
     foreign_questions = load_set(SETS[(SETS.index(name) + 1) % len(SETS)])[1]
     first = next(iter(convs))
-    return (_gather(svc, convs, questions),
-            _gather(svc, convs, [{**q, "conversation": first, "evidence": []}
-                                 for q in foreign_questions]))
+    own = _gather(svc, convs, questions)
+    foreign = _gather(svc, convs, [{**q, "conversation": first, "evidence": []}
+                                   for q in foreign_questions])
+    clean = svc.embedder.embed
+    weak = {}
+    for sigma in (*WEAK_FIT, HELD_OUT_LIKE):
+        svc.embedder.embed = clean
+        weaken_queries(svc, sigma)
+        weak[sigma] = _gather(svc, convs, questions)
+    svc.embedder.embed = clean
+    return own, foreign, weak
 
 
 def _gather(svc, convs: dict, questions: list[dict]) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -229,25 +251,40 @@ FLOORS = (0.01, 0.02, 0.03, 0.05, 0.08, 0.1)
 def main() -> None:
     global FEATURES
     both = {name: collect(name) for name in SETS}
-    data = {name: own for name, (own, _) in both.items()}
-    unanswerable = {name: foreign for name, (_, foreign) in both.items()}
+    data = {name: own for name, (own, _, _) in both.items()}
+    unanswerable = {name: foreign for name, (_, foreign, _) in both.items()}
+    weak = {(name, sigma): g for name, (_, _, w) in both.items() for sigma, g in w.items()}
+
+    def training(names: list[str] | tuple[str, ...]) -> list[list[dict]]:
+        """The named sets as they are and weakened (WEAK_FIT), each weighing the same."""
+        return [data[n] for n in names] + [weak[(n, s)] for n in names for s in WEAK_FIT]
+
+    def both_ways(group: str, beta: np.ndarray) -> str:
+        """R@1/5/10 as the set is, and at HELD_OUT_LIKE."""
+        return "   ".join(" ".join(f"{r[f'R@{k}']:6.3f}" for k in KS)
+                          for r in (recall(data[group], beta),
+                                    recall(weak[(group, HELD_OUT_LIKE)], beta)))
+
+    def every() -> None:
+        for group in (data, unanswerable, weak):
+            with_features(group, FEATURES)
+
+    head = (f"{'R@1':>6} {'R@5':>6} {'R@10':>6}   {'R@1':>6} {'R@5':>6} {'R@10':>6}"
+            f"   (as it is; query vectors weakened, noise {HELD_OUT_LIKE:g})")
     # Other features to try, one comma-separated set per argument (see fusion.features).
     for names in sys.argv[2:]:
-        with_features(data, tuple(names.split(",")))
-        print(f"\n{names}")
-        for name, group in data.items():
-            held = fit([g for n, g in data.items() if n != name])
-            r = recall(group, held)
-            print(f"  {name:10} without {name:10} {r['R@1']:6.3f} {r['R@5']:6.3f} "
-                  f"{r['R@10']:6.3f}")
-    if len(sys.argv) > 1:
-        FEATURES = tuple(sys.argv[1].split(","))
-    with_features(data, FEATURES)
-    with_features(unanswerable, FEATURES)
-    pooled = fit(list(data.values()))
+        FEATURES = tuple(names.split(","))
+        every()
+        print(f"\n{names}\n  {'':30} {head}")
+        for name in SETS:
+            held = fit(training([n for n in SETS if n != name]))
+            print(f"  {name:10} without {name:19} {both_ways(name, held)}")
+    FEATURES = tuple(sys.argv[1].split(",")) if len(sys.argv) > 1 else fusion.FEATURES
+    every()
+    pooled = fit(training(FIT_SETS))
     # Fitted with the unanswerable questions too (each set's weighing as much as its own
     # questions): a relevance that also says "nothing here is what was asked about".
-    open_world = fit(list(data.values()) + list(unanswerable.values()))
+    open_world = fit(training(FIT_SETS) + [unanswerable[n] for n in FIT_SETS])
     print("fitted with unanswerable questions: intercept "
           f"{open_world[0]:+.3f}, " + ", ".join(
               f"{n} {b:+.3f}" for n, b in zip(FEATURES, open_world[1:], strict=True)))
@@ -258,25 +295,26 @@ def main() -> None:
             print(f"{name:8} {label:22} {floors(data[name], unanswerable[name], beta)}")
     print()
     print(f"features: {', '.join(FEATURES)}")
-    print(f"pooled fit: intercept {pooled[0]:+.3f}, "
+    print(f"pooled fit ({', '.join(FIT_SETS)}; as they are and weakened by "
+          f"{', '.join(f'{s:g}' for s in WEAK_FIT)}): intercept {pooled[0]:+.3f}, "
           + ", ".join(f"{n} {b:+.3f}" for n, b in zip(FEATURES, pooled[1:], strict=True)))
     print(f"pai's RELEVANCE for {EMBEDDER}: {MODEL}")
-    print(f"\n{'set':10} {'fit':26} {'R@1':>6} {'R@5':>6} {'R@10':>6}")
+    print(f"\n{'set':10} {'fit':26} {head}")
     report = {}
-    for name, group in data.items():
-        held = fit([g for n, g in data.items() if n != name])
-        held_open = fit([g for n, g in data.items() if n != name]
-                        + [g for n, g in unanswerable.items() if n != name])
-        fits = [("pooled (all sets)", pooled), (f"without {name}", held),
+    for name in SETS:
+        others = [n for n in SETS if n != name]
+        held = fit(training(others))
+        held_open = fit(training(others) + [unanswerable[n] for n in others])
+        fits = [("pooled (FIT_SETS)", pooled), (f"without {name}", held),
                 ("unanswerable too", open_world), (f"unanswerable, w/o {name}", held_open)]
         if len(MODEL) == len(pooled):
             fits.append(("pai's RELEVANCE", np.array(MODEL)))
         for label, beta in fits:
-            r = recall(group, beta)
-            report[f"{name}/{label}"] = r
-            print(f"{name:10} {label:26} {r['R@1']:6.3f} {r['R@5']:6.3f} {r['R@10']:6.3f}  "
-                  + " ".join(f"{k} {recall(group, beta, k)['R@10']:.2f}"
-                             for k in sorted({q['kind'] for q in group})))
+            report[f"{name}/{label}"] = recall(data[name], beta)
+            report[f"{name}/{label}/weakened"] = recall(weak[(name, HELD_OUT_LIKE)], beta)
+            print(f"{name:10} {label:26} {both_ways(name, beta)}  "
+                  + " ".join(f"{k} {recall(data[name], beta, k)['R@10']:.2f}"
+                             for k in sorted({q['kind'] for q in data[name]})))
     ranked = np.array(MODEL) if len(MODEL) == len(pooled) else pooled
     a, b = calibrate(list(data.values()), ranked)
     print(f"\ncalibration over what a search shows: sigmoid({b:+.3f} + {a:.3f} * logit) "
@@ -294,8 +332,7 @@ def main() -> None:
                   f"{calibration_error(data[name], beta):12.4f}")
     print("\ncalibration of pai's RELEVANCE over the top 10 of every question "
           "(predicted range, candidates, share relevant):")
-    model = np.array(MODEL) if len(MODEL) == len(pooled) else pooled
-    for row in calibration(list(data.values()), model):
+    for row in calibration(list(data.values()), ranked):
         print(f"  {row[0]:>10} {row[1]:7d} {row[2]:6.3f}")
     print(json.dumps({"pooled": [round(float(b), 3) for b in pooled], "recall": report}))
 

@@ -2,15 +2,16 @@
 
 Each candidate (from either list) gets evidence that means the same whatever the query:
 the keyword score as the store gives it (BM25 divided by the query terms' summed IDF: ~1
-when the memory holds every query term once, 0 when it holds none), the cosine similarity
-of its vector, how far that cosine is below the best candidate's, and whether the memory is
-from a period the question names ("in June 2024", "last summer"). A logistic model of these
-says how likely the memory is to be what was asked about. Its coefficients were fitted on
-three evaluation sets in bench/ (bench/conversations/fit_fusion.py, each set weighing the
-same; fitting without a set changes its recall by at most 0.03, see the README's design
-notes), then recalibrated over what a search shows (its first ten, on four sets), so the
-score is that probability where a person reads it, and a floor under it means the same for
-any query.
+when the memory holds every query term once, 0 when it holds none), weighed by how far the
+best candidate's cosine is from 1 (the vector's doubt), the cosine similarity of its vector,
+how far that cosine is below the best candidate's, and whether the memory is from a period
+the question names ("in June 2024", "last summer"). A logistic model of these says how
+likely the memory is to be what was asked about. Its coefficients were fitted on three
+evaluation sets in bench/, as they are and with their questions' vectors weakened
+(bench/conversations/fit_fusion.py, each set weighing the same; fitting without a set
+changes its recall by at most 0.03, see the README's design notes), then recalibrated over
+what a search shows (its first ten, on four sets), so the score is that probability where a
+person reads it, and a floor under it means the same for any query.
 A memory with no evidence at all (no query term, a cosine no higher than unrelated texts reach
 with the embedder, not from the period)
 scores 0: it is still ranked, last, when the floor is off (the memory writer shows the model
@@ -23,7 +24,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-FEATURES = ("keyword", "cosine", "cosine_gap", "in_period")
+FEATURES = ("keyword_by_doubt", "cosine", "cosine_gap", "in_period", "best_cosine")
+"""keyword_by_doubt is the keyword score times (1 - the best candidate's cosine) squared: a
+memory's words count for more the further the nearest memory in meaning is from the
+question. Fitted on the sets alone, the fusion leaned on the vector even where the vector is
+weak (the held-out run's regime), and ranked below its own keyword list there; weighing the
+words by the vector's doubt holds up in both (README, "When the vector is weak"). Taking the
+words as they are beside it would give them a negative weight when the vector is sure: left
+out, so more of the query's words never lowers a score."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,7 @@ def _rescaled(fit: tuple[float, ...], a: float, b: float) -> tuple[float, ...]:
     return (b + a * fit[0], *(a * w for w in fit[1:]))
 
 
-RELEVANCE = _rescaled((-4.492, 2.079, 7.188, 8.193, 2.722), a=0.7314, b=-0.476)
+RELEVANCE = _rescaled((-5.609, 9.400, 8.733, 7.766, 2.886, 0.967), a=0.653, b=-0.684)
 """WordLlama's coefficients (embedder = "local"; the Titan-embedded AWS home too, which has
 no fit of its own)."""
 MODELS = {
@@ -52,7 +60,7 @@ MODELS = {
     # moved to Lisbon": 0.165), where 1% of evidence turns sharing no word with their
     # question are found.
     "sentence-transformers/all-MiniLM-L6-v2": RelevanceModel(
-        _rescaled((-4.474, 1.425, 8.314, 13.646, 2.584), a=0.741, b=-0.500),
+        _rescaled((-4.837, 8.312, 11.839, 14.048, 2.763, -2.208), a=0.639, b=-0.732),
         silent_cosine=0.15),
 }
 """Models fitted for each embedder's cosines (PAI_BENCH_EMBEDDER=... fit_fusion.py)."""
@@ -138,6 +146,9 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
     kw = min(max(c.keyword_score, 0.0), KEYWORD_CAP)
     every = {
         "keyword": kw,
+        "keyword_by_doubt": kw * (1.0 - c.best_cosine) ** 2,
+        "keyword_by_doubt_linear": kw * (1.0 - c.best_cosine),
+        "best_cosine": c.best_cosine,
         "keyword_sq": kw * kw,
         "cosine": c.cosine,
         "cosine_gap": c.cosine - c.best_cosine,
@@ -170,9 +181,11 @@ def _score(keyword: float, cosine: float, best_cosine: float, in_period: float,
         # from the period the question names.
         return 0.0
     # FEATURES written out: this runs for every candidate of every search (~100 each).
-    b0, b_kw, b_cos, b_gap, b_period = model.coefficients
+    b0, b_kw, b_cos, b_gap, b_period, b_best = model.coefficients
     kw = min(max(keyword, 0.0), KEYWORD_CAP)
-    z = b0 + b_kw * kw + b_cos * cosine + b_gap * (cosine - best_cosine) + b_period * in_period
+    doubt = 1.0 - best_cosine
+    z = (b0 + b_kw * kw * doubt * doubt + b_cos * cosine + b_gap * (cosine - best_cosine)
+         + b_period * in_period + b_best * best_cosine)
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
