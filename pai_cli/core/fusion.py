@@ -170,22 +170,30 @@ def relevance(c: Candidate, model: RelevanceModel = DEFAULT) -> float:
     """The chance the memory is what was asked about; 0 without any evidence. The linear
     model cannot say that by itself: its intercept alone is 0.02, above the 0.01 floor,
     so a memory sharing nothing with the query would be recalled beside real matches."""
-    return _score(c.keyword_score, c.cosine, c.best_cosine, c.in_period, model)
+    return _score(c.keyword_score, c.cosine, c.in_period, _weights(model, c.best_cosine),
+                  model.silent_cosine)
 
 
-def _score(keyword: float, cosine: float, best_cosine: float, in_period: float,
-           model: RelevanceModel) -> float:
-    """relevance() of those four numbers: the one place the model is evaluated."""
-    if not (keyword > 0.0 or cosine > model.silent_cosine or in_period > 0.0):
+def _weights(model: RelevanceModel, best_cosine: float) -> tuple[float, float, float, float]:
+    """The model for one query, as (constant, keyword weight, cosine weight, period
+    weight): FEATURES written out, with what depends only on the best cosine (the
+    keyword's weight among it) worked out once per search instead of once per candidate."""
+    b0, b_kw, b_cos, b_gap, b_period, b_best = model.coefficients
+    doubt = 1.0 - best_cosine
+    return (b0 + (b_best - b_gap) * best_cosine, b_kw * doubt * doubt, b_cos + b_gap,
+            b_period)
+
+
+def _score(keyword: float, cosine: float, in_period: float,
+           weights: tuple[float, float, float, float], silent_cosine: float) -> float:
+    """relevance() of those numbers: the one place the model is evaluated (it runs for
+    every candidate of every search, ~100 each)."""
+    if not (keyword > 0.0 or cosine > silent_cosine or in_period > 0.0):
         # No evidence: no query term, a cosine no higher than unrelated texts reach, not
         # from the period the question names.
         return 0.0
-    # FEATURES written out: this runs for every candidate of every search (~100 each).
-    b0, b_kw, b_cos, b_gap, b_period, b_best = model.coefficients
-    kw = min(max(keyword, 0.0), KEYWORD_CAP)
-    doubt = 1.0 - best_cosine
-    z = (b0 + b_kw * kw * doubt * doubt + b_cos * cosine + b_gap * (cosine - best_cosine)
-         + b_period * in_period + b_best * best_cosine)
+    const, w_kw, w_cos, w_period = weights
+    z = const + w_kw * min(max(keyword, 0.0), KEYWORD_CAP) + w_cos * cosine + w_period * in_period
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
@@ -212,6 +220,7 @@ def rank(
     kw = {mid: (i, s) for i, (mid, s) in enumerate(keyword, 1)}
     vec = {mid: (i, s) for i, (mid, s) in enumerate(vector, 1)}
     dated = created_at if period is not None and created_at is not None else None
+    weights, silent = _weights(model, best_cos), model.silent_cosine
     rows = []
     for mid in dict.fromkeys([m for m, _ in keyword] + [m for m, _ in vector]):
         k_rank, k_score = kw.get(mid, (None, 0.0))
@@ -222,7 +231,7 @@ def rank(
             d = dated.get(mid)
             if d is not None:
                 in_period = float(period[0] <= d < period[1])  # type: ignore[index]
-        score = _score(k_score, cosine, best_cos, in_period, model)
+        score = _score(k_score, cosine, in_period, weights, silent)
         rows.append((-score, -cosine, mid, score, k_rank, v_rank, v_score))
     rows.sort()  # fuse's order: ids are unique, so the tuples never compare past them
     return [(mid, score, k_rank, v_rank, v_score)
