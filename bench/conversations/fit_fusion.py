@@ -11,11 +11,11 @@ pooled (each set weighted equally), then once per set with that set left out; th
 shows recall when ranking by each fit, so a figure that holds for the held-out set is the
 honest one.
 
-Every set is gathered twice more with its questions' vectors weakened (weaker_vector.py,
-noise WEAK_FIT), and the fits see those copies too: fitted only where the vector is strong,
-the fusion leaned on it where it is weak, below its own keyword list (README, "When the
-vector is weak"). Recall is shown on the sets as they are and at weaker_vector.HELD_OUT_LIKE,
-a noise no fit sees, where chats' baselines match the held-out run's.
+Every set is gathered three times more with its questions' vectors weakened
+(weaker_vector.py): at the noises of WEAK_FIT, which the fits see too (fitted only where the
+vector is strong, the fusion leaned on it where it is weak, below its own keyword list:
+README, "When the vector is weak"), and at HELD_OUT_LIKE, which no fit sees and where chats'
+baselines match the held-out run's. Recall is shown as the sets are and at HELD_OUT_LIKE.
 
 pai's coefficients (pai_cli/core/fusion.py, MODELS) are the pooled fit over FIT_SETS
 (friends, diary and quality, as they are and weakened; chats was left out so that the ranking
@@ -49,7 +49,7 @@ DEPTH = 50
 FIT_SETS = ("friends", "diary", "quality")
 WEAK_FIT = (2.0, 5.0)
 """The noise of the weakened copies the fits see: either side of HELD_OUT_LIKE, which none
-sees (fitting at 3 instead moves chats' figures there by at most 0.01)."""
+sees (fitting at 3 instead moves chats' figures there by at most 0.002)."""
 SILENT = 0.0
 """The embedder's silent cosine (fusion.RelevanceModel; set in collect): at or under it,
 with no other evidence, pai scores a memory 0."""

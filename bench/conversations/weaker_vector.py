@@ -7,10 +7,11 @@ question's vector, and nothing else, does: on chats at noise 3, vector only scor
 0.197 / 0.401 / 0.502, with plain BM25 unchanged at 0.252 / 0.480 / 0.560 and plain RRF
 0.265 / 0.475 / 0.580 (held-out: 0.262 / 0.528 / 0.626), each within 0.055 of the held-out
 figures at every k. It is one way a vector can be weak (noise thins its cosines out rather
-than making them confidently wrong), so it stands in for the held-out data; it is no copy. A fusion fitted only where the
-vector is strong leans on it where it is weak; fitting on weakened copies of the sets too (and
-measuring at a level never fitted) is how pai's fusion is made to hold up there
-(fit_fusion.py, README "When the vector is weak").
+than making them confidently wrong), so it stands in for the held-out data; it is no copy.
+
+A fusion fitted only where the vector is strong leans on it where it is weak; fitting on
+weakened copies of the sets too (and measuring at a level never fitted) is how pai's fusion
+is made to hold up there (fit_fusion.py, README "When the vector is weak").
 
 Only queries are weakened: memories keep their vectors, so the index is the one pai builds.
 """
