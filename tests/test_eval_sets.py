@@ -121,3 +121,11 @@ def test_weaker_vector_moves_only_the_query_and_always_the_same_way() -> None:
     cos = (first * embed(texts)).sum(axis=1)
     assert np.all(np.abs(cos - 1 / np.sqrt(10)) < 0.12), cos  # the noise has a share along v
     assert not np.allclose(first[0], first[1])
+    base["nothing"] = np.zeros(384, dtype=np.float32)
+    assert not weak(["nothing"]).any()  # no direction to move: left as it is
+    # weaken_queries: what the service embeds from then on is weakened, the same way.
+    from types import SimpleNamespace
+
+    service = SimpleNamespace(embedder=SimpleNamespace(embed=embed))
+    weaker.weaken_queries(service, 3.0)
+    assert np.array_equal(service.embedder.embed(texts), first)

@@ -209,13 +209,14 @@ def test_candidates_bound_the_cosine_of_a_memory_the_vector_list_missed() -> Non
     assert [f.score for f in ranked] == sorted((f.score for f in ranked), reverse=True)
 
 
-def test_the_words_decide_when_nothing_is_close_in_meaning() -> None:
+@pytest.mark.parametrize("embedder", ["sentence-transformers/all-MiniLM-L6-v2", "wordllama"])
+def test_the_words_decide_when_nothing_is_close_in_meaning(embedder: str) -> None:
     """README, "When the vector is weak": a memory holding every query word beats one a
     little closer in meaning that holds none when the best cosine is low, and loses to it
     when the vector has found a near match; more of the words never lowers a score."""
     import random
 
-    model = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2")
+    model = fusion.model_for(embedder)
 
     def score(kw: float, cos: float, best: float) -> float:
         return fusion.relevance(fusion.Candidate("m", 1, kw, 1, cos, cos, best, 1.0), model)
@@ -266,16 +267,18 @@ def test_rank_gives_fuse_s_floats_in_fuse_s_order() -> None:
     import random
 
     rng = random.Random(7)
-    model = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2")
-    for trial in range(300):
+    for trial in range(600):
+        model = fusion.model_for("sentence-transformers/all-MiniLM-L6-v2" if trial % 3
+                                 else "wordllama")
         ids = [f"m{i}" for i in range(rng.randint(0, 40))]
         kw = [(m, rng.choice([0.0, rng.random() * 2])) for m in rng.sample(ids, len(ids) // 2)]
         vec = [(m, round(rng.uniform(-0.2, 0.9), 2)) for m in rng.sample(ids, len(ids) // 2)]
         vec.sort(key=lambda kv: -kv[1])
-        created = {m: float(rng.randint(0, 10)) for m in ids if rng.random() < 0.9}
+        created = ({m: float(rng.randint(0, 10)) for m in ids if rng.random() < 0.9}
+                   if trial % 5 else None)
         period = (3.0, 7.0) if trial % 2 else None
         want = [(f.memory_id, f.score, f.keyword_rank, f.vector_rank, f.vector_score)
-                for f in fusion.fuse(fusion.with_time(fusion.candidates(kw, vec), created,
+                for f in fusion.fuse(fusion.with_time(fusion.candidates(kw, vec), created or {},
                                                       period), model)]
         assert fusion.rank(kw, vec, model, created, period) == want
 

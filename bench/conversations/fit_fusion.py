@@ -47,9 +47,10 @@ from pai_cli.core.importing import _timestamp as ts  # noqa: E402
 
 DEPTH = 50
 FIT_SETS = ("friends", "diary", "quality")
-WEAK_FIT = (2.0, 5.0)
+WEAK_FIT = tuple(float(x) for x in os.environ.get("PAI_BENCH_WEAK_FIT", "2,5").split(","))
 """The noise of the weakened copies the fits see: either side of HELD_OUT_LIKE, which none
-sees (fitting at 3 instead moves chats' figures there by at most 0.002)."""
+sees. PAI_BENCH_WEAK_FIT=3 (or 2) fits at other noises instead: see the README for what
+that moves."""
 SILENT = 0.0
 """The embedder's silent cosine (fusion.RelevanceModel; set in collect): at or under it,
 with no other evidence, pai scores a memory 0."""
@@ -320,6 +321,9 @@ def main() -> None:
     print(f"\ncalibration over what a search shows: sigmoid({b:+.3f} + {a:.3f} * logit) "
           "((1, 0) when calibrated); calibrated coefficients "
           f"{tuple(round(float(v), 3) for v in rescaled(ranked, a, b))}")
+    if ranked is not pooled:  # a refit's own scale, for fusion._rescaled(pooled, a, b)
+        a_p, b_p = calibrate(list(data.values()), pooled)
+        print(f"  the pooled fit above calibrated the same way: a {a_p:.3f} b {b_p:+.3f}")
     a5, b5 = calibrate(list(data.values()), ranked, depth=5)
     print(f"  over the first 5 instead of 10 (pai search's -n and recall_k): a {a5:.3f} "
           f"b {b5:+.3f}")

@@ -30,8 +30,11 @@ HELD_OUT_LIKE = 3.0
 def weakened(embed: Callable[[Sequence[str]], Sequence], sigma: float
              ) -> Callable[[Sequence[str]], np.ndarray]:
     """`embed`, with each unit vector moved by a random direction of length `sigma` and
-    normalised again. The direction is drawn from the text's CRC, so a question gets the
-    same vector in every method and every run."""
+    normalised again. The direction is drawn from the text's CRC, so a text gets the same
+    vector in every run and in every method that embeds that text. (pai's modes embed the
+    question without the words most memories hold, plain RRF the question as asked: two
+    draws of the same noise.) A zero vector, which has no direction to move, is left as it
+    is."""
     def run(texts: Sequence[str]) -> np.ndarray:
         vectors = np.asarray(embed(texts), dtype=np.float32)
         if not sigma:
@@ -40,7 +43,11 @@ def weakened(embed: Callable[[Sequence[str]], Sequence], sigma: float
         for i, (t, v) in enumerate(zip(texts, vectors, strict=True)):
             g = np.random.default_rng(zlib.crc32(t.encode("utf-8"))).standard_normal(
                 v.shape).astype(np.float32)
-            w = v / np.linalg.norm(v) + sigma * g / np.linalg.norm(g)
+            norm = np.linalg.norm(v)
+            if not norm:
+                out[i] = v
+                continue
+            w = v / norm + sigma * g / np.linalg.norm(g)
             out[i] = w / np.linalg.norm(w)
         return out
     return run

@@ -5,11 +5,12 @@ the keyword score as the store gives it (BM25 divided by the query terms' summed
 when the memory holds every query term once, 0 when it holds none), weighed by how far the
 best candidate's cosine is from 1 (the vector's doubt), the cosine similarity of its vector,
 how far that cosine is below the best candidate's, and whether the memory is from a period
-the question names ("in June 2024", "last summer"). A logistic model of these says how
-likely the memory is to be what was asked about. Its coefficients were fitted on three
-evaluation sets in bench/, as they are and with their questions' vectors weakened
-(bench/conversations/fit_fusion.py, each set weighing the same; fitting without a set
-changes its recall by at most 0.03, see the README's design notes), then recalibrated over
+the question names ("in June 2024", "last summer"); and, the same for every candidate of a
+query, the best candidate's cosine. A logistic model of these says how likely the memory is
+to be what was asked about. Its coefficients were fitted on three evaluation sets in bench/,
+as they are and with their questions' vectors weakened (bench/conversations/fit_fusion.py,
+each set weighing the same; fitting without a set changes its recall by at most 0.006 as the
+sets are and 0.018 weakened, see the README's design notes), then recalibrated over
 what a search shows (its first ten, on four sets), so the score is that probability where a
 person reads it, and a floor under it means the same for any query.
 A memory with no evidence at all (no query term, a cosine no higher than unrelated texts reach
@@ -168,7 +169,7 @@ def features(c: Candidate, names: Sequence[str] = FEATURES) -> tuple[float, ...]
 
 def relevance(c: Candidate, model: RelevanceModel = DEFAULT) -> float:
     """The chance the memory is what was asked about; 0 without any evidence. The linear
-    model cannot say that by itself: its intercept alone is 0.02, above the 0.01 floor,
+    model cannot say that by itself: its intercept alone is 0.01-0.02, above the 0.01 floor,
     so a memory sharing nothing with the query would be recalled beside real matches."""
     return _score(c.keyword_score, c.cosine, c.in_period, _weights(model, c.best_cosine),
                   model.silent_cosine)
