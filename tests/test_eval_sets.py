@@ -28,13 +28,18 @@ def test_every_evidence_id_is_a_turn_of_its_conversation(name: str) -> None:
         assert set(q["evidence"]) <= turns[q["conversation"]], q["id"]
 
 
-def _build_chats():  # type: ignore[no-untyped-def]
-    """build_chats.py as a fresh module (its WRITTEN folder can be pointed elsewhere)."""
-    spec = importlib.util.spec_from_file_location("build_chats", SETS / "build_chats.py")
+def _bench_module(name: str):  # type: ignore[no-untyped-def]
+    """bench/conversations/<name>.py as a fresh module (build_chats' WRITTEN folder can then
+    be pointed elsewhere)."""
+    spec = importlib.util.spec_from_file_location(name, SETS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _build_chats():  # type: ignore[no-untyped-def]
+    return _bench_module("build_chats")
 
 
 def _build_chats_of_one(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -101,10 +106,7 @@ def test_weaker_vector_moves_only_the_query_and_always_the_same_way() -> None:
     about 1/sqrt(1 + sigma^2) from the embedder's in cosine; noise 0 leaves it alone."""
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("weaker_vector", SETS / "weaker_vector.py")
-    assert spec and spec.loader
-    weaker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(weaker)
+    weaker = _bench_module("weaker_vector")
     rng = np.random.default_rng(3)
     base = {t: (v := rng.standard_normal(384).astype(np.float32)) / np.linalg.norm(v)
             for t in ("where does Ana live?", "when did I get Pilot?")}

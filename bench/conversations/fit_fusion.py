@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
 from evaluate import KS, SETS, build_home, load_set  # noqa: E402
-from weaker_vector import HELD_OUT_LIKE, weaken_queries  # noqa: E402
+from weaker_vector import HELD_OUT_LIKE, weakened  # noqa: E402
 
 from pai_cli.core import fusion, text, timeframe  # noqa: E402
 from pai_cli.core import recall as pai_recall  # noqa: E402
@@ -80,8 +80,7 @@ def collect(name: str) -> tuple[list[dict], list[dict], dict[float, list[dict]]]
     clean = svc.embedder.embed
     weak = {}
     for sigma in (*WEAK_FIT, HELD_OUT_LIKE):
-        svc.embedder.embed = clean
-        weaken_queries(svc, sigma)
+        svc.embedder.embed = weakened(clean, sigma)
         weak[sigma] = _gather(svc, convs, questions)
     svc.embedder.embed = clean
     return own, foreign, weak
