@@ -167,16 +167,26 @@ def _fill(rng: random.Random, template: str) -> str:
     )
 
 
-def make_texts(n: int, seed: int = SEED) -> list[str]:
-    """n notes of ~8-25 words: one template, sometimes followed by a second short clause."""
+THINGS = int(os.environ.get("PAI_BENCH_THINGS", "1"))
+"""Notes per memory, as sentences of one text: PAI_BENCH_THINGS=2 makes every memory say two
+things, so each is stored with three vectors (its own and two pieces, pai_cli/core/pieces.py),
+the most a chat turn of two sentences costs; 1, the default, gives one sentence each."""
+
+
+def make_texts(n: int, seed: int = SEED, things: int | None = None) -> list[str]:
+    """n notes of ~8-25 words: one template, sometimes followed by a second short clause;
+    with things > 1, that many such notes a memory, one sentence each."""
     rng = random.Random(seed)
     out = []
     tw = _cum([1.0 / (r + 1) ** 0.5 for r in range(len(TEMPLATES))])
     for _ in range(n):
-        t = _fill(rng, rng.choices(TEMPLATES, cum_weights=tw)[0])
-        if rng.random() < 0.35:
-            t += ", and " + _fill(rng, rng.choice(TEMPLATES)).lower()
-        out.append(t + ".")
+        said = []
+        for _ in range(THINGS if things is None else things):
+            t = _fill(rng, rng.choices(TEMPLATES, cum_weights=tw)[0])
+            if rng.random() < 0.35:
+                t += ", and " + _fill(rng, rng.choice(TEMPLATES)).lower()
+            said.append(t + ".")
+        out.append(" ".join(said))
     return out
 
 
@@ -212,11 +222,12 @@ def build_home(home: str | Path, n: int, batch: int = 2000, chunk: int = 50_000)
     meta_path = home / "bench_meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("n") == n:
+        if meta.get("n") == n and meta.get("things", 1) == THINGS:
             log(f"reusing {home} ({n} memories)")
             meta["reused"] = True
             return meta
-        raise SystemExit(f"{home} holds {meta.get('n')} memories, not {n}: use another --home")
+        raise SystemExit(f"{home} holds {meta.get('n')} memories of {meta.get('things', 1)} "
+                         f"notes, not {n} of {THINGS}: use another --home")
     home.mkdir(parents=True, exist_ok=True)
     w = wiring(home)
     svc = w.memories
@@ -235,7 +246,7 @@ def build_home(home: str | Path, n: int, batch: int = 2000, chunk: int = 50_000)
     t_compact = time.perf_counter() - t0
     files = list((home / "index").glob("*.usearch"))
     meta = {
-        "n": n, "import_s": round(t_import, 2), "import_per_s": round(n / t_import),
+        "n": n, "things": THINGS, "import_s": round(t_import, 2), "import_per_s": round(n / t_import),
         "compact_s": round(t_compact, 2), "index_bytes": sum(f.stat().st_size for f in files),
         "db_bytes": (home / "pai.db").stat().st_size,
     }

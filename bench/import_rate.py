@@ -1,6 +1,10 @@
 """Import throughput: `import_records` vs the raw embedder on the same texts, and the CLI.
 
     python bench/import_rate.py [--quick] [--profile]
+    PAI_BENCH_THINGS=2 python bench/import_rate.py   # every memory says two things
+
+With memories of several sentences pai embeds each piece too (pai_cli/core/pieces.py): the
+raw embedder's rate over those texts is printed beside it.
 
 Target: import_records at >= 80% of the raw embedder rate.
 """
@@ -63,8 +67,19 @@ def main() -> None:
     w.embedder.embed(texts)
     embed_rate = n / (time.perf_counter() - t0)
 
-    rows, figures = [], {"n": n, "embed_per_s": round(embed_rate)}
+    rows, figures = [], {"n": n, "things": c.THINGS, "embed_per_s": round(embed_rate)}
     rows.append(["raw embedder", f"{embed_rate:,.0f}", "-", "-", ""])
+    from pai_cli.core.pieces import pieces
+
+    extra = [p for t in texts for p in pieces(t)]
+    if extra:  # memories saying several things: each piece is embedded too
+        t0 = time.perf_counter()
+        w.embedder.embed(texts + extra)
+        whole_rate = n / (time.perf_counter() - t0)
+        figures["embed_with_pieces_per_s"] = round(whole_rate)
+        figures["pieces_per_memory"] = round(len(extra) / n, 2)
+        rows.append([f"raw embedder, + {len(extra) / n:.1f} pieces a memory",
+                     f"{whole_rate:,.0f}", f"{whole_rate / embed_rate:.1%}", "-", ""])
     for batch in (500, 2000):
         t_imp, t_cmp = in_process(texts, batch)
         rate = n / t_imp

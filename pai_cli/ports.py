@@ -97,8 +97,13 @@ class MemoryStore(Transactional, Protocol):
 
 
 class VectorIndex(Protocol):
+    several_per_memory: bool
+    """Whether it keeps several vectors for one memory (its whole text's and its pieces',
+    core/pieces.py) and answers with the best of them."""
+
     def upsert(self, user_id: str, items: Sequence[tuple[str, str, Any]]) -> None:
-        """items: (memory_id, category, vector)."""
+        """items: (memory_id, category, vector); every vector of a memory in one call, which
+        replace the ones it had."""
         ...
 
     def delete(self, user_id: str, memory_ids: Sequence[str]) -> None: ...
@@ -107,7 +112,8 @@ class VectorIndex(Protocol):
     def query(
         self, user_id: str, vector: Any, k: int, category: str | None
     ) -> list[tuple[str, float]]:
-        """Nearest memories by cosine similarity, best first: (memory_id, similarity)."""
+        """Nearest memories by cosine similarity, best first: (memory_id, similarity), each
+        memory once, with the best of its vectors."""
         ...
 
     def keys_of(self, user_id: str) -> Iterator[str]:

@@ -14,8 +14,10 @@ evidence turn: found or not); any@k counts a question as found when any one of t
 In-process through MemoryService (the same code `pai search` runs); `--cli N` runs
 `pai search --json -n 10` as a new process for N questions per set and compares the ids.
 
-Baselines: plain BM25 over lowercased words (k1=1.2, b=0.75, the 20 lines below), vector
-only (pai's embedder), plain RRF (k=60) of those two, and pai's own search.
+Baselines: plain BM25 over lowercased words (k1=1.2, b=0.75, the 20 lines below), the
+embedder alone (one vector a turn, the question as asked), plain RRF (k=60) of those two;
+then pai's own lists (vector only: its vector list, a vector per piece of a turn too, the
+query's commonest words left out; keyword only) and pai's search.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -159,12 +163,35 @@ def build_home(convs: dict[str, list[dict]]):  # type: ignore[no-untyped-def]
     return wiring
 
 
+class PlainVectors:
+    """The embedder alone, one vector a turn, searched exactly with the question as asked
+    (the issue's "MiniLM-L6 alone"): pai's own vector list differs from it twice, with
+    the query's commonest words left out and a vector per piece of a turn (core/pieces.py)."""
+
+    def __init__(self, ids: list[str], vectors: np.ndarray, embed: Callable) -> None:
+        self.ids, self.embed = ids, embed
+        self.mat = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        q = np.asarray(self.embed([query])[0], dtype=np.float32)
+        sims = self.mat @ (q / (np.linalg.norm(q) or 1.0))
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [(self.ids[i], float(sims[i])) for i in top]
+
+
 def contexts(wiring, convs: dict[str, list[dict]]) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    """Per conversation: pai's service and the baselines' own indexes. Call before the
+    query vectors are weakened: the turns' vectors are made here, with the clean model."""
     out = {}
+    svc = wiring.memories
     for user, turns in convs.items():
         ids = [t["id"] for t in turns]
-        out[user] = {"user": user, "svc": wiring.memories,
+        vectors = np.asarray(svc.embedder.embed([t["content"] for t in turns]), dtype=np.float32)
+        out[user] = {"user": user, "svc": svc,
                      "bm25": PlainBM25(ids, [t["content"] for t in turns]),
+                     # the service's embedder looked up at query time: weakened, if it is
+                     "vectors": PlainVectors(ids, vectors,
+                                             lambda texts: svc.embedder.embed(texts)),
                      "turns": {t["id"]: t for t in turns}}
     return out
 
@@ -179,12 +206,15 @@ def baseline_methods() -> dict[str, Method]:
                                                             mode=name, min_score=floor)]
         return run
 
-    def rrf60(ctx: dict, q: dict) -> list[str]:
-        svc = ctx["svc"]
-        vec = svc.index.query(ctx["user"], svc.embedder.embed([q["question"]])[0], 100, None)
-        return rrf([ctx["bm25"].search(q["question"], 100), vec])[:10]
+    def plain_vector(ctx: dict, q: dict) -> list[str]:
+        return [m for m, _ in ctx["vectors"].search(q["question"], 10)]
 
-    return {"plain BM25": bm25, "vector only": mode("vector"), "pai keyword only": mode("keyword"),
+    def rrf60(ctx: dict, q: dict) -> list[str]:
+        return rrf([ctx["bm25"].search(q["question"], 100),
+                    ctx["vectors"].search(q["question"], 100)])[:10]
+
+    return {"plain BM25": bm25, "embedder alone, one vector a turn": plain_vector,
+            "vector only": mode("vector"), "pai keyword only": mode("keyword"),
             "plain RRF k=60 (BM25 + vector)": rrf60, "pai (hybrid)": mode("hybrid"),
             "pai (hybrid), no floor": mode("hybrid", 0.0)}
 
@@ -204,12 +234,12 @@ def evaluate(name: str, methods: dict[str, Method], cli: int,
         convs, questions = one_home(convs, questions)
     t0 = time.perf_counter()
     wiring = build_home(convs)
+    ctxs = contexts(wiring, convs)
     if weaker:
         from weaker_vector import weaken_queries  # type: ignore[import-not-found]
 
         weaken_queries(wiring.memories, weaker)
         name = f"{name}, query vectors weakened by {weaker:g}"
-    ctxs = contexts(wiring, convs)
     print(f"[{name}] {sum(map(len, convs.values()))} turns in {len(convs)} conversations, "
           f"{len(questions)} questions; imported in {time.perf_counter() - t0:.1f} s",
           file=sys.stderr)

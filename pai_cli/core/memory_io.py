@@ -55,8 +55,8 @@ def import_records(
         return [service.event(m, "created", "import", detail={"origin": m.origin})
                 for m in batch]
 
-    def embed(batch: list[Memory]) -> Any:
-        return service.embedder.embed([m.content for m in batch])
+    def embed(batch: list[Memory]) -> list[list[Any]]:
+        return service.embed_memories([m.content for m in batch])
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -98,7 +98,7 @@ def reindex(service: MemoryService, user_id: str, progress: Progress | None = No
 
     def flush() -> None:
         nonlocal done
-        vectors = service.embedder.embed([m.content for _, m in pending])
+        vectors = service.embed_memories([m.content for _, m in pending])
         with service.store.transaction():
             # Writes go on while a reindex runs: a memory changed since it was read was
             # embedded with this model by its writer, and one forgotten meanwhile stays
@@ -107,7 +107,7 @@ def reindex(service: MemoryService, user_id: str, progress: Progress | None = No
                           service.store.get_many(user_id, [m.id for _, m in pending], now)}
             kept = [(m, v) for (blob, m), v in zip(pending, vectors, strict=True)
                     if now_stored.get(m.id) == blob and service.store.update(service.sealer.seal(m))]
-            service.index.upsert(user_id, [(m.id, m.category, v) for m, v in kept])
+            service.index.upsert(user_id, [(m.id, m.category, v) for m, vs in kept for v in vs])
             service.stamp.mark_reindex(user_id)  # still running: writers and searches go on
         done += len(pending)
         pending.clear()

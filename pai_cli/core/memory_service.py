@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pai_cli.core import memory_io, recall, text
+from pai_cli.core import memory_io, pieces, recall, text
 from pai_cli.core.events import new_event_id, seal_event
 from pai_cli.core.ids import new_memory_id
 from pai_cli.core.index_stamp import IndexStamp
@@ -101,14 +101,26 @@ class MemoryService:
     def expiry(self, created_at: float, pinned: bool) -> float | None:
         return None if pinned else created_at + self.settings.ttl_days * DAY
 
-    def write(self, memories: Sequence[Memory], vectors: Any = None,
+    def embed_memories(self, contents: Sequence[str]) -> list[list[Any]]:
+        """Each text's vectors: the whole text's first, then, where the index keeps several
+        for a memory, one per piece (core/pieces.py). One embed call for all of them."""
+        split = [pieces.pieces(c) if self.index.several_per_memory else [] for c in contents]
+        flat = self.embedder.embed([*contents, *(p for ps in split for p in ps)])
+        out, at = [], len(contents)
+        for i, ps in enumerate(split):
+            out.append([flat[i], *(flat[j] for j in range(at, at + len(ps)))])
+            at += len(ps)
+        return out
+
+    def write(self, memories: Sequence[Memory], vectors: Sequence[Sequence[Any]] | None = None,
                events: Sequence[MemoryEvent] = ()) -> list[str]:
         """Store and index memories, and record their events, in one transaction; existing
-        ids are skipped (and so are their events)."""
+        ids are skipped (and so are their events). vectors: embed_memories() of their
+        contents, when the caller made them already."""
         if not memories:
             return []
         if vectors is None:
-            vectors = self.embedder.embed([m.content for m in memories])
+            vectors = self.embed_memories([m.content for m in memories])
         sealed = [self.sealer.seal(m) for m in memories]
         user_id = memories[0].user_id
         with self.store.transaction():
@@ -120,8 +132,8 @@ class MemoryService:
             indexed = inserted if self.atomic_index else {m.id for m in memories}
             self.index.upsert(
                 user_id,
-                [(m.id, m.category, v) for m, v in zip(memories, vectors, strict=True)
-                 if m.id in indexed],
+                [(m.id, m.category, v) for m, vs in zip(memories, vectors, strict=True)
+                 if m.id in indexed for v in vs],
             )
             self.events.append([seal_event(self.cipher, e) for e in events
                                 if e.memory_id in inserted])
@@ -234,7 +246,7 @@ class MemoryService:
         """Replace a memory and record the change as one event, in one transaction; the
         vector is rewritten when the text or category changed."""
         moved = new.content != old.content or new.category != old.category
-        vector = self.embedder.embed([new.content])[0] if moved else None
+        vectors = self.embed_memories([new.content])[0] if moved else None
         fields = ("status", "category", "importance", "valid_from", "valid_to",
                   "superseded_by", "pinned", "expires_at", "conflicts_with", "processed")
         changes = {f: [getattr(old, f), getattr(new, f)] for f in fields
@@ -248,8 +260,8 @@ class MemoryService:
             self.stamp.claim(new.user_id)
             if not self.store.update(self.sealer.seal(new)):
                 raise NotFound(f"Memory {new.id} was forgotten meanwhile.")
-            if vector is not None:
-                self.index.upsert(new.user_id, [(new.id, new.category, vector)])
+            if vectors is not None:
+                self.index.upsert(new.user_id, [(new.id, new.category, v) for v in vectors])
             self.events.append([seal_event(self.cipher, event)])
         return new
 

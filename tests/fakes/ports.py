@@ -217,6 +217,8 @@ class FakeMemoryStore:
 class FakeVectorIndex:
     """Exact cosine search over vectors kept in the same FakeDb as the store."""
 
+    several_per_memory = False  # one vector a memory, as the AWS indexes keep
+
     def __init__(self, db: FakeDb) -> None:
         self.db = db
 

@@ -68,6 +68,10 @@ def unit(vector: Any) -> list[float]:
 
 
 class OpenSearchIndex:
+    several_per_memory = False
+    """One document per memory, keyed by its id: its pieces (core/pieces.py) would need a
+    key each and a delete that finds them all (README, "One memory, several vectors")."""
+
     def __init__(self, aws: Aws, endpoint: str, index: str = INDEX, env: str = "dev",
                  dim: int = 1024) -> None:
         self.aws = aws

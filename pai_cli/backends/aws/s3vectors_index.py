@@ -15,6 +15,10 @@ DELETE_BATCH = 500
 
 
 class S3VectorsIndex:
+    several_per_memory = False
+    """One document per memory, keyed by its id: its pieces (core/pieces.py) would need a
+    key each and a delete that finds them all (README, "One memory, several vectors")."""
+
     def __init__(self, aws: Aws, bucket: str, index: str, env: str = "dev") -> None:
         self.aws = aws
         self.bucket = bucket

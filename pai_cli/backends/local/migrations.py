@@ -175,10 +175,18 @@ their history as events, and a queue whose failing jobs back off and are parked.
 that earlier versions kept verbatim from chat become the backlog `pai memory distill` works
 through."""
 
+M006_SEVERAL_VECTORS = """
+DROP INDEX vectors_user_memory;
+CREATE INDEX vectors_user_memory ON vectors (user_id, memory_id);
+"""
+"""A memory may hold several vectors: its whole text's and one per piece (core/pieces.py).
+Memories indexed before keep their one vector until `pai memory reindex`."""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_usage", M002_USAGE),
     ("003_term_vocab", M003_TERM_VOCAB),
     ("004_per_user_ids", M004_PER_USER_IDS),
     ("005_memory_that_learns", M005_MEMORY_THAT_LEARNS),
+    ("006_several_vectors", M006_SEVERAL_VECTORS),
 ]

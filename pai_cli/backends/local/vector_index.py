@@ -59,6 +59,10 @@ def _as_f16(vec: Any) -> bytes:
 
 
 class UsearchVectorIndex:
+    several_per_memory = True
+    """A memory's rows share its id (the whole text's vector and its pieces'); a query
+    answers with each memory's best row."""
+
     def __init__(self, db: Database, folder: Path, dim: int) -> None:
         self.db = db
         self.folder = folder
@@ -113,7 +117,7 @@ class UsearchVectorIndex:
 
     def keys_of(self, user_id: str) -> Iterator[str]:
         rows = self.db.execute(
-            "SELECT memory_id FROM vectors WHERE user_id = ?", (user_id,)).fetchall()
+            "SELECT DISTINCT memory_id FROM vectors WHERE user_id = ?", (user_id,)).fetchall()
         return iter([r[0] for r in rows])
 
     def _current(self, user_id: str) -> Loaded | None:

@@ -55,11 +55,14 @@ def _cosine(mat: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def search(db: Database, user_id: str, view: View, known: dict[int, tuple[str, str]],
            q: np.ndarray, k: int, category: str | None) -> list[tuple[str, float]]:
-    """The k best (memory id, cosine); `known` is the user's key cache (see _resolve)."""
+    """The k best (memory id, cosine), each memory with its best row; `known` is the user's
+    key cache (see _resolve)."""
     loaded = view.loaded
     scored: dict[str, float] = {}
     if loaded is not None and len(loaded.index):
-        want = k + min(view.dead, 4 * k) + (4 * k if category else 0)
+        # A memory can hold several rows (its pieces, core/pieces.py): twice k rows still
+        # name k memories unless most of them say several things that all match.
+        want = 2 * k + min(view.dead, 4 * k) + (4 * k if category else 0)
         if want >= len(loaded.index):
             # Small index: HNSW may return fewer than asked; exact is as cheap here.
             return _exact(db, user_id, q, k, category)
@@ -67,13 +70,14 @@ def search(db: Database, user_id: str, view: View, known: dict[int, tuple[str, s
         keys = [int(x) for x in matches.keys]
         sims = dict(zip(keys, (1.0 - float(d) for d in matches.distances), strict=True))
         for key, mid, cat in _resolve(db, user_id, known, keys, cached=view.dead == 0):
-            if category is None or cat == category:
+            if (category is None or cat == category) and sims[key] > scored.get(mid, -2.0):
                 scored[mid] = sims[key]
     if view.delta_ids:
         sims_delta = _cosine(view.delta, q)
-        scored.update((mid, float(sim)) for mid, cat, sim in
-                      zip(view.delta_ids, view.delta_cats, sims_delta, strict=True)
-                      if category is None or cat == category)
+        for mid, cat, sim in zip(view.delta_ids, view.delta_cats, sims_delta.tolist(),
+                                 strict=True):
+            if (category is None or cat == category) and sim > scored.get(mid, -2.0):
+                scored[mid] = sim
     best = sorted(scored.items(), key=lambda kv: -kv[1])[:k]
     if len(best) < k and loaded is not None and len(loaded.index):
         # Filters or dead entries ate the HNSW candidates: answer exactly instead.
@@ -115,8 +119,11 @@ def _scan(db: Database, user_id: str, q: np.ndarray, category: str | None,
         return {}
     mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(
         len(rows), -1).astype(np.float32)
-    sims = _cosine(mat, q)
-    return {rows[i][0]: float(sims[i]) for i in range(len(rows))}
+    best: dict[str, float] = {}
+    for (mid, _), sim in zip(rows, _cosine(mat, q).tolist(), strict=True):
+        if sim > best.get(mid, -2.0):
+            best[mid] = sim
+    return best
 
 
 def _exact(db: Database, user_id: str, q: np.ndarray, k: int,
