@@ -73,6 +73,8 @@ def test_search_answers_with_a_memorys_best_vector_once(home: Wiring, built: boo
     assert _rows(home, m.id) == 3  # the whole text and its two pieces
     if built:
         svc.index.compact("alice")
+        loaded = svc.index._current("alice")
+        assert loaded is not None and len(loaded.index) > 2 * 30  # searched, not scanned
     query = "which race did Odile sign up for"
     hits = svc.search("alice", query, 30, mode="vector")
     ids = [h.memory.id for h in hits]
@@ -84,6 +86,45 @@ def test_search_answers_with_a_memorys_best_vector_once(home: Wiring, built: boo
     # float16 rows and, with the file, the HNSW's own arithmetic
     assert score == pytest.approx(best_piece, abs=2e-3)
     assert ids[0] == m.id
+    # Edited after the file was built: its three old rows are tombstoned, the new ones found.
+    svc.edit("alice", m.id, "Odile: The emergency room was calm all week for once. Her "
+                            "brother adopted a grey kitten called Pebble from the shelter.")
+    hits = svc.search("alice", "what is the name of the kitten", 30, mode="vector")
+    assert [h.memory.id for h in hits].count(m.id) == 1 and hits[0].memory.id == m.id
+    assert _rows(home, m.id) == 3
+
+
+def test_a_few_memories_of_many_pieces_do_not_crowd_out_the_rest(home: Wiring,
+                                                                 monkeypatch) -> None:
+    from pai_cli.backends.local import vector_search
+
+    svc = home.memories
+    others = [ImportRecord(i, f"Note {i}: the {w} on shelf {i} needs dusting every week.",
+                           "general", None, None)
+              for i, w in enumerate(["vase", "lamp", "clock", "radio", "book"] * 60)]
+    # Eight long notes on one subject: 8 x 17 rows, more than the 2 x 50 first asked for.
+    long_notes = [ImportRecord(1000 + n, " ".join(
+        f"Sourdough starter log {n}.{i}: fed the starter with rye flour and water today."
+        for i in range(16)), "general", None, None) for n in range(8)]
+    svc.import_records("alice", others + long_notes)
+    svc.index.compact("alice")
+    assert home.db.execute("SELECT count(*) FROM vectors").fetchone()[0] == 300 + 8 * 17
+
+    def no_scan(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("scanned every row instead of asking the HNSW file wider")
+
+    monkeypatch.setattr(vector_search, "_exact", no_scan)
+    asked: list[int] = []
+    hnsw = vector_search._hnsw
+    monkeypatch.setattr(vector_search, "_hnsw", lambda *a: asked.append(a[5]) or hnsw(*a))
+    q = home.embedder.embed(["feeding the sourdough starter with rye flour"])[0]
+    hits = svc.index.query("alice", q, 50, None)
+    ids = [mid for mid, _ in hits]
+    assert len(ids) == len(set(ids)) == 50
+    long_ids = {r[0] for r in home.db.execute(
+        "SELECT memory_id FROM vectors GROUP BY memory_id HAVING count(*) = 17")}
+    assert set(ids[:8]) == long_ids
+    assert asked == [100, 400]  # the first 100 rows named too few memories
 
 
 def test_edit_and_forget_replace_and_remove_every_vector_of_a_memory(home: Wiring) -> None:

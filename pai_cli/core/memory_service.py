@@ -106,7 +106,8 @@ class MemoryService:
         for a memory, one per piece (core/pieces.py). One embed call for all of them."""
         split = [pieces.pieces(c) if self.index.several_per_memory else [] for c in contents]
         flat = self.embedder.embed([*contents, *(p for ps in split for p in ps)])
-        out, at = [], len(contents)
+        out: list[list[Any]] = []
+        at = len(contents)
         for i, ps in enumerate(split):
             out.append([flat[i], *(flat[j] for j in range(at, at + len(ps)))])
             at += len(ps)

@@ -20,9 +20,12 @@ every length cost friends 0.09 at R@1 (a lone "Maya: Thanks!" is close to any qu
 about Maya); 6 words cost nothing there and kept the gain where turns say several things."""
 MAX_PIECES = 16
 """A long text is cut into at most this many pieces of consecutive sentences, so a pasted
-page adds 16 vectors, not hundreds."""
+page adds 16 vectors, not hundreds. (The embedder reads a text's first 128 tokens, so of a
+very long text's pieces, too, only the start of each is seen.)"""
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\u201c])")
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=[\u3002\uff01\uff1f])\s*")
+"""After . ! ? or an ellipsis and a space, or after a full-width 。！？ (no space follows
+those). A sentence must then not start in lower case ("e.g. this", "approx. ten")."""
 _LABEL = re.compile(r"^(\S+(?: \S+){0,2}): (?=\S)")
 """Up to three words and a colon at the very start: a speaker, or a note's heading."""
 
@@ -32,20 +35,26 @@ def pieces(content: str) -> list[str]:
     label_match = _LABEL.match(content)
     label = label_match.group(1) if label_match else ""
     body = content[label_match.end():] if label_match else content
-    merged: list[str] = []
+    sentences: list[str] = []
     for sentence in _SENTENCE_END.split(body.strip()):
         sentence = " ".join(sentence.split())
         if not sentence:
             continue
+        if sentences and sentence[0].islower():
+            sentences[-1] += " " + sentence
+        else:
+            sentences.append(sentence)
+    merged: list[str] = []
+    for sentence in sentences:
+        # Words are counted by spaces, so text written without them (Chinese, Japanese)
+        # stays one piece: its own vector, as before pieces.
         if merged and (len(merged[-1].split()) < MIN_WORDS or len(sentence.split()) < MIN_WORDS):
             merged[-1] += " " + sentence
         else:
             merged.append(sentence)
-    if len(merged) > 1 and len(merged[-1].split()) < MIN_WORDS:
-        merged[-2] += " " + merged.pop()
     if len(merged) <= 1:
         return []
-    if len(merged) > MAX_PIECES:
-        size = -(-len(merged) // MAX_PIECES)
-        merged = [" ".join(merged[i:i + size]) for i in range(0, len(merged), size)]
+    if len(merged) > MAX_PIECES:  # consecutive runs of near-equal length
+        cuts = [round(i * len(merged) / MAX_PIECES) for i in range(MAX_PIECES + 1)]
+        merged = [" ".join(merged[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
     return [f"{label}: {p}" if label else p for p in merged]

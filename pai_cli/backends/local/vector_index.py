@@ -5,7 +5,8 @@ a stamp: the highest row key it holds and a build id that is also written to the
 when the file is made. A query checks the stamp with three indexed lookups:
 
 - rows newer than the stamp are scanned exactly beside the HNSW search (a changed vector
-  gets a new key, so an edit is "tombstone the old key + a new row");
+  gets a new key, so an edit is "tombstone the memory's old keys + new rows": a memory
+  has a row for its whole text and one per piece, core/pieces.py);
 - keys deleted since the build are in `vector_tombstones` and dropped from the hits;
 - a file that is damaged, of another dimension, ahead of the database, or whose build id
   the database does not know (a database restored from a backup) is rebuilt.

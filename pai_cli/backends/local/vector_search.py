@@ -15,6 +15,9 @@ from pai_cli.backends.local.hnsw_files import Loaded
 SQL_CHUNK = 500
 KEY_CACHE_MAX = 200_000
 """Key -> (memory id, category) entries kept per user for resolving HNSW hits."""
+WIDENINGS = 3
+"""How many times a search asks the HNSW file again, four times wider, before it scans
+every row (at 1M rows, ~100 ms)."""
 
 
 @dataclass
@@ -58,31 +61,49 @@ def search(db: Database, user_id: str, view: View, known: dict[int, tuple[str, s
     """The k best (memory id, cosine), each memory with its best row; `known` is the user's
     key cache (see _resolve)."""
     loaded = view.loaded
-    scored: dict[str, float] = {}
-    if loaded is not None and len(loaded.index):
-        # A memory can hold several rows (its pieces, core/pieces.py): twice k rows still
-        # name k memories unless most of them say several things that all match.
-        want = 2 * k + min(view.dead, 4 * k) + (4 * k if category else 0)
+    newer = _newer(view, q, category)
+    if loaded is None or not len(loaded.index):
+        return sorted(newer.items(), key=lambda kv: -kv[1])[:k]
+    # A memory can hold several rows (its pieces, core/pieces.py): twice k rows name k
+    # memories unless many of them are pieces of the same few. Then, and when dead entries
+    # or the category filter ate the hits, the HNSW file is asked again, wider, before the
+    # exact scan of every row.
+    want = 2 * k + min(view.dead, 4 * k) + (4 * k if category else 0)
+    for _ in range(WIDENINGS + 1):
         if want >= len(loaded.index):
-            # Small index: HNSW may return fewer than asked; exact is as cheap here.
-            return _exact(db, user_id, q, k, category)
-        matches = loaded.index.search(q, want)
-        keys = [int(x) for x in matches.keys]
-        sims = dict(zip(keys, (1.0 - float(d) for d in matches.distances), strict=True))
-        for key, mid, cat in _resolve(db, user_id, known, keys, cached=view.dead == 0):
-            if (category is None or cat == category) and sims[key] > scored.get(mid, -2.0):
-                scored[mid] = sims[key]
+            break  # HNSW may return fewer than asked here; exact is as cheap
+        scored = _hnsw(db, user_id, view, known, q, want, category)
+        for mid, sim in newer.items():
+            if sim > scored.get(mid, -2.0):
+                scored[mid] = sim
+        if len(scored) >= k:
+            return sorted(scored.items(), key=lambda kv: -kv[1])[:k]
+        want *= 4
+    return _exact(db, user_id, q, k, category)
+
+
+def _hnsw(db: Database, user_id: str, view: View, known: dict[int, tuple[str, str]],
+          q: np.ndarray, want: int, category: str | None) -> dict[str, float]:
+    """Memory id -> best cosine among the file's `want` nearest rows still alive."""
+    matches = view.loaded.index.search(q, want)  # type: ignore[union-attr]
+    keys = [int(x) for x in matches.keys]
+    sims = dict(zip(keys, (1.0 - float(d) for d in matches.distances), strict=True))
+    scored: dict[str, float] = {}
+    for key, mid, cat in _resolve(db, user_id, known, keys, cached=view.dead == 0):
+        if (category is None or cat == category) and sims[key] > scored.get(mid, -2.0):
+            scored[mid] = sims[key]
+    return scored
+
+
+def _newer(view: View, q: np.ndarray, category: str | None) -> dict[str, float]:
+    """Memory id -> best cosine among the rows newer than the file (scanned exactly)."""
+    scored: dict[str, float] = {}
     if view.delta_ids:
-        sims_delta = _cosine(view.delta, q)
-        for mid, cat, sim in zip(view.delta_ids, view.delta_cats, sims_delta.tolist(),
-                                 strict=True):
+        for mid, cat, sim in zip(view.delta_ids, view.delta_cats,
+                                 _cosine(view.delta, q).tolist(), strict=True):
             if (category is None or cat == category) and sim > scored.get(mid, -2.0):
                 scored[mid] = sim
-    best = sorted(scored.items(), key=lambda kv: -kv[1])[:k]
-    if len(best) < k and loaded is not None and len(loaded.index):
-        # Filters or dead entries ate the HNSW candidates: answer exactly instead.
-        return _exact(db, user_id, q, k, category)
-    return best
+    return scored
 
 
 def _resolve(db: Database, user_id: str, known: dict[int, tuple[str, str]], keys: list[int],
