@@ -15,6 +15,8 @@ from pai_cli.backends.local.hnsw_files import Loaded
 SQL_CHUNK = 500
 KEY_CACHE_MAX = 200_000
 """Key -> (memory id, category) entries kept per user for resolving HNSW hits."""
+ROWS_ASKED = 2
+"""Rows asked of the HNSW file per memory wanted."""
 WIDENINGS = 3
 """How many times a search asks the HNSW file again, four times wider, before it scans
 every row (at 1M rows, ~100 ms)."""
@@ -68,7 +70,7 @@ def search(db: Database, user_id: str, view: View, known: dict[int, tuple[str, s
     # memories unless many of them are pieces of the same few. Then, and when dead entries
     # or the category filter ate the hits, the HNSW file is asked again, wider, before the
     # exact scan of every row.
-    want = 2 * k + min(view.dead, 4 * k) + (4 * k if category else 0)
+    want = ROWS_ASKED * k + min(view.dead, 4 * k) + (4 * k if category else 0)
     for _ in range(WIDENINGS + 1):
         if want >= len(loaded.index):
             break  # HNSW may return fewer than asked here; exact is as cheap
