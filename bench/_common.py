@@ -173,15 +173,15 @@ things, so each is stored with three vectors (its own and two pieces, pai_cli/co
 the most a chat turn of two sentences costs; 1, the default, gives one sentence each."""
 
 
-def make_texts(n: int, seed: int = SEED, things: int | None = None) -> list[str]:
+def make_texts(n: int, seed: int = SEED) -> list[str]:
     """n notes of ~8-25 words: one template, sometimes followed by a second short clause;
-    with things > 1, that many such notes a memory, one sentence each."""
+    with THINGS > 1, that many such notes a memory, one sentence each."""
     rng = random.Random(seed)
     out = []
     tw = _cum([1.0 / (r + 1) ** 0.5 for r in range(len(TEMPLATES))])
     for _ in range(n):
         said = []
-        for _ in range(THINGS if things is None else things):
+        for _ in range(THINGS):
             t = _fill(rng, rng.choices(TEMPLATES, cum_weights=tw)[0])
             if rng.random() < 0.35:
                 t += ", and " + _fill(rng, rng.choice(TEMPLATES)).lower()

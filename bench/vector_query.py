@@ -58,8 +58,10 @@ def run(n: int, base: str | None) -> dict:
         # The exact top K memories, each by its best row (a memory of several sentences
         # holds several rows: PAI_BENCH_THINGS=2).
         top, sims = exact_top(mat, q, K * 3 if c.THINGS > 1 else K)
-        firsts = list({ids[i]: i for i in reversed(top)}.values())[::-1]
-        firsts = sorted(firsts, key=lambda i: -sims[i])[:K]
+        best_row: dict[str, int] = {}
+        for i in top:  # best first: a memory's first row is its best
+            best_row.setdefault(ids[i], i)
+        firsts = list(best_row.values())[:K]
         want = {ids[i] for i in firsts}
         kth = sims[firsts[-1]]
         got = svc.index.query(c.USER, q, K, None)

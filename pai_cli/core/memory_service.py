@@ -109,7 +109,7 @@ class MemoryService:
         out: list[list[Any]] = []
         at = len(contents)
         for i, ps in enumerate(split):
-            out.append([flat[i], *(flat[j] for j in range(at, at + len(ps)))])
+            out.append([flat[i], *flat[at:at + len(ps)]])
             at += len(ps)
         return out
 
