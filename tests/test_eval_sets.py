@@ -103,7 +103,10 @@ def test_build_chats_names_a_question_line_it_cannot_read(tmp_path: Path) -> Non
 def test_weaker_vector_moves_only_the_query_and_always_the_same_way() -> None:
     """bench/conversations/weaker_vector.py: the held-out regime's stand-in. A question gets
     the same weakened vector every time (each method compares the same one), of unit length,
-    about 1/sqrt(1 + sigma^2) from the embedder's in cosine; noise 0 leaves it alone."""
+    about 1/sqrt(1 + sigma^2) from the embedder's in cosine; noise 0 leaves it alone. The
+    texts of one call (a search's question asked two ways) share one direction."""
+    import zlib
+
     import numpy as np
 
     weaker = _bench_module("weaker_vector")
@@ -117,12 +120,17 @@ def test_weaker_vector_moves_only_the_query_and_always_the_same_way() -> None:
     texts = list(base)
     assert np.array_equal(weaker.weakened(embed, 0.0)(texts), embed(texts))
     weak = weaker.weakened(embed, 3.0)
-    first, again = weak(texts), weak(texts[::-1])[::-1]
-    assert np.array_equal(first, again)
+    first = np.vstack([weak([t]) for t in texts])
+    assert np.array_equal(first, np.vstack([weak([t]) for t in texts[::-1]])[::-1])
     assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
     cos = (first * embed(texts)).sum(axis=1)
     assert np.all(np.abs(cos - 1 / np.sqrt(10)) < 0.12), cos  # the noise has a share along v
     assert not np.allclose(first[0], first[1])
+    together = weak(texts)
+    g = np.random.default_rng(zlib.crc32(texts[0].encode())).standard_normal(384)
+    moved = base[texts[1]] + 3.0 * (g / np.linalg.norm(g)).astype(np.float32)
+    assert np.array_equal(together[0], first[0])
+    assert np.allclose(together[1], moved / np.linalg.norm(moved), atol=1e-5)
     base["nothing"] = np.zeros(384, dtype=np.float32)
     assert not weak(["nothing"]).any()  # no direction to move: left as it is
     # weaken_queries: what the service embeds from then on is weakened, the same way.
@@ -130,4 +138,4 @@ def test_weaker_vector_moves_only_the_query_and_always_the_same_way() -> None:
 
     service = SimpleNamespace(embedder=SimpleNamespace(embed=embed))
     weaker.weaken_queries(service, 3.0)
-    assert np.array_equal(service.embedder.embed(texts), first)
+    assert np.array_equal(service.embedder.embed(texts), together)

@@ -336,6 +336,31 @@ def test_words_most_memories_hold_are_left_out_of_the_vector_query() -> None:
         "Bastian car"
 
 
+def test_the_vector_list_means_the_question_as_asked_and_without_its_common_words() -> None:
+    svc = wiring_of().memories
+    for i in range(60):
+        svc.add("alice", f"Bastian: thanks, talk soon ({i})")
+    car = svc.add("alice", "Yusuf: I bought a used Subaru Outback")
+    embedded: list[list[str]] = []
+    embed = svc.embedder.embed
+    svc.embedder.embed = lambda texts: (embedded.append(list(texts)), embed(texts))[1]
+    q = "Which car did Bastian buy?"
+    got = dict(recall.vector_list(svc, "alice", q, text.terms(q),
+                                  svc.cipher.blind("alice", text.terms(q)), 100, None))
+    assert embedded == [["Which car did buy?", q]]  # both in one call
+    without, asked = embed(["Which car did buy?", q])
+    memory = embed([car.content])[0]
+    assert got[car.id] == pytest.approx((float(memory @ without) + float(memory @ asked)) / 2,
+                                        abs=2e-3)  # stored as float16
+    # Nothing common in the question: one vector, its own cosine.
+    embedded.clear()
+    q = "Subaru Outback"
+    got = dict(recall.vector_list(svc, "alice", q, text.terms(q),
+                                  svc.cipher.blind("alice", text.terms(q)), 100, None))
+    assert embedded == [[q]]
+    assert got[car.id] == pytest.approx(float(memory @ embed([q])[0]), abs=2e-3)
+
+
 def test_a_forgotten_memory_is_no_yardstick_for_the_others() -> None:
     svc = wiring_of().memories
     gone = svc.add("alice", "the allotment gate code is 1911")

@@ -250,6 +250,7 @@ def evaluate(name: str, methods: dict[str, Method], cli: int,
             tallies[m].add(q["kind"], fn(ctx, q), q["evidence"])
     if cli:
         check_cli(wiring, ctxs, questions, cli)
+    off_topic = ask_off_topic(ctxs)
     kinds = sorted({q["kind"] for q in questions})
     count = Counter(q["kind"] for q in questions)
     print(f"\n## {name}: {len(questions)} questions ("
@@ -267,7 +268,31 @@ def evaluate(name: str, methods: dict[str, Method], cli: int,
             cells.append(f"{r['R@1']:.2f}/{r['R@5']:.2f}/{r['R@10']:.2f}".rjust(18))
         print(f"{m:40} " + " ".join(cells))
     print(" " * 41 + " ".join(f"{'(' + str(t.n[k]) + ')':>18}" for k in kinds))
-    return {m: {"all": t.row(), **{k: t.row(k) for k in kinds}} for m, t in tallies.items()}
+    print(f"\noff-topic questions ({off_topic['questions']} in {OFF_TOPIC.name}, asked of each "
+          f"of {len(ctxs)} homes): pai shows something for {off_topic['shown_share']:.1%}, "
+          f"{off_topic['shown_per_search']:.2f} memories a search; best score p50 "
+          f"{off_topic['best_p50']:.3f}, p90 {off_topic['best_p90']:.3f}")
+    return {"off-topic": off_topic,
+            **{m: {"all": t.row(), **{k: t.row(k) for k in kinds}} for m, t in tallies.items()}}
+
+
+OFF_TOPIC = HERE / "off_topic.txt"
+
+
+def ask_off_topic(ctxs: dict[str, dict]) -> dict[str, float]:
+    """What `pai search -n 10` shows for questions no memory answers, each asked of every
+    home: what the floor lets through where nothing is relevant."""
+    lines = [x.strip() for x in OFF_TOPIC.read_text(encoding="utf-8").splitlines()]
+    asks = [x for x in lines if x and not x.startswith("#")]
+    shown, best = [], []
+    for ctx in ctxs.values():
+        for question in asks:
+            hits = ctx["svc"].search(ctx["user"], question, 10)
+            shown.append(len(hits))
+            best.append(hits[0].score if hits else 0.0)
+    return {"questions": len(asks), "shown_share": float(np.mean([n > 0 for n in shown])),
+            "shown_per_search": float(np.mean(shown)),
+            "best_p50": float(np.quantile(best, 0.5)), "best_p90": float(np.quantile(best, 0.9))}
 
 
 def check_cli(wiring, ctxs: dict, questions: list[dict], n: int) -> None:  # type: ignore[no-untyped-def]

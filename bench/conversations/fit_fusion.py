@@ -94,8 +94,8 @@ def _gather(svc, convs: dict, questions: list[dict]) -> list[dict]:  # type: ign
         qterms = list(dict.fromkeys(text.terms(q["question"])))
         blinded = svc.cipher.blind(user, qterms)
         kw = svc.store.keyword_search(user, blinded, DEPTH, None, now) if blinded else []
-        vq = pai_recall._vector_query(svc, user, q["question"], qterms, blinded)  # as search() does
-        vec = svc.index.query(user, svc.embedder.embed([vq])[0], DEPTH, None)
+        vec = pai_recall.vector_list(svc, user, q["question"], qterms, blinded, DEPTH,
+                                     None)  # as search() does
         created = {t["id"]: ts(t["created_at"]) for t in convs[user] if "created_at" in t}
         cands = fusion.with_time(fusion.candidates(kw, vec), created,
                                  timeframe.period(q["question"], now),

@@ -30,19 +30,21 @@ HELD_OUT_LIKE = 3.0
 def weakened(embed: Callable[[Sequence[str]], Sequence], sigma: float
              ) -> Callable[[Sequence[str]], np.ndarray]:
     """`embed`, with each unit vector moved by a random direction of length `sigma` and
-    normalised again. The direction is drawn from the text's CRC, so a text gets the same
-    vector in every run and in every method that embeds that text. (pai's modes embed the
-    question without the words most memories hold, plain RRF the question as asked: two
-    draws of the same noise.) A zero vector, which has no direction to move, is left as it
-    is."""
+    normalised again. The direction is drawn from the CRC of the call's first text, so a
+    text gets the same vector in every run and in every method that embeds that text.
+    (pai's modes embed the question without the words most memories hold, plain RRF the
+    question as asked: two draws of the same noise.) A call's texts share its direction:
+    pai's search embeds the question two ways in one call (core/recall.vector_list), and
+    two draws there would average out half of the noise, which a weak vector does not
+    do. A zero vector, which has no direction to move, is left as it is."""
     def run(texts: Sequence[str]) -> np.ndarray:
         vectors = np.asarray(embed(texts), dtype=np.float32)
-        if not sigma:
+        if not sigma or not len(texts):
             return vectors
         out = np.empty_like(vectors)
-        for i, (t, v) in enumerate(zip(texts, vectors, strict=True)):
-            g = np.random.default_rng(zlib.crc32(t.encode("utf-8"))).standard_normal(
-                v.shape).astype(np.float32)
+        seed = zlib.crc32(texts[0].encode("utf-8"))
+        for i, v in enumerate(vectors):
+            g = np.random.default_rng(seed).standard_normal(v.shape).astype(np.float32)
             norm = np.linalg.norm(v)
             if not norm:
                 out[i] = v

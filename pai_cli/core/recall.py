@@ -3,6 +3,7 @@ the rows gone or not current left out before scoring and only what is returned o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -50,8 +51,7 @@ def search(
         kn = max(service.settings.keyword_candidates, k)
         keyword = service.store.keyword_search(user_id, blinded, kn, cat, now)
     if mode in ("hybrid", "vector"):
-        vec = service.embedder.embed([_vector_query(service, user_id, query, qterms, blinded)])[0]
-        vector = service.index.query(user_id, vec, n, cat)
+        vector = vector_list(service, user_id, query, qterms, blinded, n, cat)
     # Rows gone since the index was written (forgotten, expired) must not count, not
     # even as the best cosine another candidate is measured against: one lookup of
     # every candidate's state (no content, no decryption) before scoring.
@@ -75,6 +75,27 @@ def search(
                    i if mode == "vector" else None, score if mode == "vector" else None)
                   for i, (mid, score) in enumerate(own, 1) if score >= floor]
     return _hits(service, user_id, ranked, k, now)
+
+def vector_list(service: MemoryService, user_id: str, query: str, qterms: list[str],
+                blinded: list[str], n: int, category: str | None) -> list[tuple[str, float]]:
+    """The n memories nearest the question, each with the mean of its cosines with the
+    question as asked and with the question less the words most memories hold
+    (_vector_query). Without the speaker's name every turn of that speaker's is no nearer
+    than anyone's, and with it every one of them is near; the mean keeps the name as one
+    part of the meaning instead of all of it or none (README, "The question twice"). One
+    query vector does it: the mean of two unit vectors, searched as a unit vector, gives
+    each memory that mean divided by the blend's length."""
+    short = _vector_query(service, user_id, query, qterms, blinded)
+    if short == query:
+        return service.index.query(user_id, service.embedder.embed([query])[0], n, category)
+    without, asked = service.embedder.embed([short, query])[:2]
+    blend = (without + asked) * 0.5
+    length = math.sqrt(float((blend * blend).sum()))
+    if length < 1e-6:  # opposite vectors: no direction between them
+        return service.index.query(user_id, without, n, category)
+    return [(mid, cosine * length)
+            for mid, cosine in service.index.query(user_id, blend / length, n, category)]
+
 
 def _vector_query(service: MemoryService, user_id: str, query: str, qterms: list[str],
                   blinded: list[str]) -> str:
