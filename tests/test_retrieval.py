@@ -336,7 +336,8 @@ def test_words_most_memories_hold_are_left_out_of_the_vector_query() -> None:
         "Bastian car"
 
 
-def test_the_vector_list_means_the_question_as_asked_and_without_its_common_words() -> None:
+def test_the_vector_list_means_the_question_as_asked_and_without_its_common_words(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     svc = wiring_of().memories
     for i in range(60):
         svc.add("alice", f"Bastian: thanks, talk soon ({i})")
@@ -359,6 +360,18 @@ def test_the_vector_list_means_the_question_as_asked_and_without_its_common_word
                                   svc.cipher.blind("alice", text.terms(q)), 100, None))
     assert embedded == [[q]]
     assert got[car.id] == pytest.approx(float(memory @ embed([q])[0]), abs=2e-3)
+    # An embedder whose model gives the question as asked no weight (WordLlama's): once,
+    # without the common words.
+    from dataclasses import replace
+
+    model_id = svc.embedder.model_id
+    monkeypatch.setitem(fusion.MODELS, model_id,
+                        replace(fusion.model_for(model_id), asked_weight=0.0))
+    embedded.clear()
+    q = "Which car did Bastian buy?"
+    recall.vector_list(svc, "alice", q, text.terms(q), svc.cipher.blind("alice", text.terms(q)),
+                       100, None)
+    assert embedded == [["Which car did buy?"]]
 
 
 def test_a_forgotten_memory_is_no_yardstick_for_the_others() -> None:

@@ -42,6 +42,11 @@ class RelevanceModel:
     silent_cosine: float = 0.0
     """A cosine at or below this says nothing: unrelated texts reach it with this embedder
     (bench/conversations/README.md, the floor)."""
+    asked_weight: float = 0.0
+    """How much the question as asked counts in the vector query beside the question less
+    the words most memories hold (core/recall.vector_list; README, "The question twice").
+    0 for an averaged embedding (WordLlama): with the speaker's name in, every short turn
+    of theirs comes near; measured there, friends lost 0.04-0.06 at 5 and 10."""
 
 
 def _rescaled(fit: tuple[float, ...], a: float, b: float) -> tuple[float, ...]:
@@ -62,7 +67,7 @@ MODELS = {
     # question are found.
     "sentence-transformers/all-MiniLM-L6-v2": RelevanceModel(
         _rescaled((-4.837, 8.312, 11.839, 14.048, 2.763, -2.208), a=0.639, b=-0.732),
-        silent_cosine=0.15),
+        silent_cosine=0.15, asked_weight=0.5),
 }
 """Models fitted for each embedder's cosines (PAI_BENCH_EMBEDDER=... fit_fusion.py)."""
 DEFAULT = RelevanceModel(RELEVANCE)

@@ -78,18 +78,20 @@ def search(
 
 def vector_list(service: MemoryService, user_id: str, query: str, qterms: list[str],
                 blinded: list[str], n: int, category: str | None) -> list[tuple[str, float]]:
-    """The n memories nearest the question, each with the mean of its cosines with the
-    question as asked and with the question less the words most memories hold
-    (_vector_query). Without the speaker's name every turn of that speaker's is no nearer
-    than anyone's, and with it every one of them is near; the mean keeps the name as one
-    part of the meaning instead of all of it or none (README, "The question twice"). One
-    query vector does it: the mean of two unit vectors, searched as a unit vector, gives
-    each memory that mean divided by the blend's length."""
+    """The n memories nearest the question, each with a weighted mean of its cosines with
+    the question less the words most memories hold (_vector_query) and with the question as
+    asked (the weight is the embedder's: fusion.RelevanceModel.asked_weight). With the
+    speaker's name in, every turn of that speaker comes near a question naming them;
+    without it, nothing tells two speakers' like facts apart; the mean keeps the name as
+    one part of the meaning (README, "The question twice"). One query vector does it: the
+    weighted mean of the two unit vectors, searched as a unit vector, gives each memory
+    that mean divided by the blend's length."""
     short = _vector_query(service, user_id, query, qterms, blinded)
-    if short == query:
-        return service.index.query(user_id, service.embedder.embed([query])[0], n, category)
+    weight = fusion.model_for(service.embedder.model_id).asked_weight
+    if short == query or not weight:
+        return service.index.query(user_id, service.embedder.embed([short])[0], n, category)
     without, asked = service.embedder.embed([short, query])[:2]
-    blend = (without + asked) * 0.5
+    blend = without * (1.0 - weight) + asked * weight
     length = math.sqrt(float((blend * blend).sum()))
     if length < 1e-6:  # opposite vectors: no direction between them
         return service.index.query(user_id, without, n, category)
