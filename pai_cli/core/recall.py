@@ -76,6 +76,7 @@ def search(
                   for i, (mid, score) in enumerate(own, 1) if score >= floor]
     return _hits(service, user_id, ranked, k, now)
 
+
 def vector_list(service: MemoryService, user_id: str, query: str, qterms: list[str],
                 blinded: list[str], n: int, category: str | None) -> list[tuple[str, float]]:
     """The n memories nearest the question, each with a weighted mean of its cosines with
