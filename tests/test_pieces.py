@@ -127,6 +127,38 @@ def test_a_few_memories_of_many_pieces_do_not_crowd_out_the_rest(home: Wiring,
     assert asked == [100, 400]  # the first 100 rows named too few memories
 
 
+def test_the_search_width_follows_the_memories_not_their_vectors(home: Wiring,
+                                                                   monkeypatch) -> None:
+    """hnsw_files.expansion_for: the width grows with the memories a file holds. With a
+    vector per piece, the rows would make it wider (and slower) than recall needs."""
+    from pai_cli.backends.local import hnsw_files
+
+    monkeypatch.setitem(hnsw_files.HNSW, "expansion_search", 1)
+    monkeypatch.setattr(hnsw_files, "MEMORIES_PER_WIDTH", 1)
+    svc = home.memories
+    svc.import_records("alice", [ImportRecord(i, TWO_THINGS.replace("March", f"week {i}"),
+                                              "general", None, None) for i in range(40)])
+    svc.index.compact("alice")
+    rows = home.db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    assert rows == 40 * 3
+    assert hnsw_files.built_memories(home.db, "alice") == 40
+    assert svc.index._current("alice").index.expansion_search == 40
+    # Opened afresh by another process: the width comes from the database, not the file.
+    other = Wiring(load_settings("alice"))
+    try:
+        assert other.memories.index._current("alice").index.expansion_search == 40
+        # A file from before the count was kept: as wide as its vectors, as before.
+        other.db.execute("DELETE FROM meta WHERE key = ?", (hnsw_files.memories_key("alice"),))
+        other.memories.index._loaded.clear()
+        assert other.memories.index._current("alice").index.expansion_search == rows
+    finally:
+        other.close()
+    # Forgetting the user forgets the count with the build id.
+    svc.index.delete_user("alice")
+    assert home.db.execute("SELECT count(*) FROM meta WHERE key LIKE 'vector_%alice'"
+                           ).fetchone()[0] == 0
+
+
 def test_edit_and_forget_replace_and_remove_every_vector_of_a_memory(home: Wiring) -> None:
     svc = home.memories
     m = svc.add("alice", TWO_THINGS)

@@ -92,7 +92,8 @@ class UsearchVectorIndex:
         with self.db.transaction():
             self.db.execute("DELETE FROM vectors WHERE user_id = ?", (user_id,))
             self.db.execute("DELETE FROM vector_tombstones WHERE user_id = ?", (user_id,))
-            self.db.execute("DELETE FROM meta WHERE key = ?", (hnsw_files.build_key(user_id),))
+            self.db.execute("DELETE FROM meta WHERE key IN (?, ?)",
+                            (hnsw_files.build_key(user_id), hnsw_files.memories_key(user_id)))
         # The file holds the vectors of everything just forgotten: it goes now, not later.
         self._loaded.pop(user_id, None)
         self._views.pop(user_id, None)
