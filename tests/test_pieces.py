@@ -141,7 +141,9 @@ def test_the_search_width_follows_the_memories_not_their_vectors(home: Wiring,
     svc.index.compact("alice")
     rows = home.db.execute("SELECT count(*) FROM vectors").fetchone()[0]
     assert rows == 40 * 3
-    assert hnsw_files.built_memories(home.db, "alice") == 40
+    build = hnsw_files.db_build(home.db, "alice")
+    assert hnsw_files.built_memories(home.db, "alice", build) == 40
+    assert hnsw_files.built_memories(home.db, "alice", "another build") is None
     assert svc.index._current("alice").index.expansion_search == 40
     # Opened afresh by another process: the width comes from the database, not the file.
     other = Wiring(load_settings("alice"))

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import pai
 from fakes.home import FakeHome
@@ -351,8 +352,16 @@ def test_the_vector_list_means_the_question_as_asked_and_without_its_common_word
     assert embedded == [["Which car did buy?", q]]  # both in one call
     without, asked = embed(["Which car did buy?", q])
     memory = embed([car.content])[0]
-    assert got[car.id] == pytest.approx((float(memory @ without) + float(memory @ asked)) / 2,
-                                        abs=2e-3)  # stored as float16
+    weight = fusion.model_for(svc.embedder.model_id).asked_weight
+    assert weight == 0.5
+    mean = (1 - weight) * float(memory @ without) + weight * float(memory @ asked)
+    assert got[car.id] == pytest.approx(mean, abs=2e-3)  # stored as float16
+    # not the cosine with the blend itself, which is the mean divided by the blend's length
+    blend = (1 - weight) * without + weight * asked
+    assert abs(mean / float(np.linalg.norm(blend)) - mean) > 5e-3
+    # and that is the score search shows in vector mode
+    [hit] = [h for h in svc.search("alice", q, 100, mode="vector") if h.memory.id == car.id]
+    assert hit.score == pytest.approx(got[car.id], abs=1e-6)
     # Nothing common in the question: one vector, its own cosine.
     embedded.clear()
     q = "Subaru Outback"
@@ -365,6 +374,13 @@ def test_the_vector_list_means_the_question_as_asked_and_without_its_common_word
     from dataclasses import replace
 
     model_id = svc.embedder.model_id
+    monkeypatch.setitem(fusion.MODELS, model_id,
+                        replace(fusion.model_for(model_id), asked_weight=0.25))
+    q = "Which car did Bastian buy?"
+    got = dict(recall.vector_list(svc, "alice", q, text.terms(q),
+                                  svc.cipher.blind("alice", text.terms(q)), 100, None))
+    assert got[car.id] == pytest.approx(
+        0.75 * float(memory @ without) + 0.25 * float(memory @ asked), abs=2e-3)
     monkeypatch.setitem(fusion.MODELS, model_id,
                         replace(fusion.model_for(model_id), asked_weight=0.0))
     embedded.clear()

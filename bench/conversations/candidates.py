@@ -3,6 +3,8 @@
 Each candidate is a function (context, question) -> ranked memory ids. They use the same
 adapters pai does (FTS5 over blinded terms, the usearch index, the embedder), with deeper
 candidate lists and other fusions, so that what wins here can be moved into pai as it is.
+Their vector lists embed the question once (as asked, or with `common_share` its commonest
+words left out), not as pai's search does (core/recall.vector_list).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ In-process through MemoryService (the same code `pai search` runs); `--cli N` ru
 Baselines: plain BM25 over lowercased words (k1=1.2, b=0.75, the 20 lines below), the
 embedder alone (one vector a turn, the question as asked), plain RRF (k=60) of those two;
 then pai's own lists (vector only: its vector list, a vector per piece of a turn too, the
-query's commonest words left out; keyword only) and pai's search.
+question asked with and without its commonest words, core/recall.vector_list; keyword
+only) and pai's search.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ def build_home(convs: dict[str, list[dict]]):  # type: ignore[no-untyped-def]
 class PlainVectors:
     """The embedder alone, one vector a turn, searched exactly with the question as asked
     (the issue's "MiniLM-L6 alone"): pai's own vector list differs from it twice, with
-    the query's commonest words left out and a vector per piece of a turn (core/pieces.py)."""
+    the question asked with and without its commonest words (core/recall.vector_list) and
+    a vector per piece of a turn (core/pieces.py)."""
 
     def __init__(self, ids: list[str], vectors: np.ndarray, embed: Callable) -> None:
         self.ids, self.embed = ids, embed

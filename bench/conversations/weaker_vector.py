@@ -31,9 +31,10 @@ def weakened(embed: Callable[[Sequence[str]], Sequence], sigma: float
              ) -> Callable[[Sequence[str]], np.ndarray]:
     """`embed`, with each unit vector moved by a random direction of length `sigma` and
     normalised again. The direction is drawn from the CRC of the call's first text, so a
-    text gets the same vector in every run and in every method that embeds that text.
-    (pai's modes embed the question without the words most memories hold, plain RRF the
-    question as asked: two draws of the same noise.) A call's texts share its direction:
+    call gets the same vectors in every run, and a text embedded alone the same vector in
+    every method that embeds it alone. (pai's modes embed the question without the words
+    most memories hold first, plain RRF the question as asked: two draws of the same
+    noise.) A call's texts share its direction:
     pai's search embeds the question two ways in one call (core/recall.vector_list), and
     two draws there would average out half of the noise, which a weak vector does not
     do. A zero vector, which has no direction to move, is left as it is."""

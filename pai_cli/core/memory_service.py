@@ -49,8 +49,9 @@ class MemorySettings:
     bench/conversations (README, design notes)."""
     common_share: float = 0.2
     """Words in more than this share of the memories (a speaker's name on every line of a
-    chat) are left out of the vector query: in an averaged embedding they pull every memory
-    that has them closer, whatever else it says."""
+    chat) are left out of the vector query, or with MiniLM weigh half in it (the question
+    asked with and without them: core/recall.vector_list): in an averaged embedding they
+    pull every memory that has them closer, whatever else it says."""
 
 
 class MemoryService:

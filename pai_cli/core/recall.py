@@ -33,7 +33,7 @@ def search(
     In hybrid mode the score is a relevance in 0-1 (fusion.py) and memories under
     min_score (default: the settings') are not returned at all; keyword and vector
     modes return their own scores (keyword: BM25 scaled so that holding every query
-    term is ~1; vector: the cosine) and no floor unless one is given."""
+    term is ~1; vector: the cosine, see vector_list) and no floor unless one is given."""
     query = text.clean_text(query, "query")
     if k < 1:
         raise InputError("-n must be at least 1.")
@@ -81,7 +81,8 @@ def vector_list(service: MemoryService, user_id: str, query: str, qterms: list[s
                 blinded: list[str], n: int, category: str | None) -> list[tuple[str, float]]:
     """The n memories nearest the question, each with a weighted mean of its cosines with
     the question less the words most memories hold (_vector_query) and with the question as
-    asked (the weight is the embedder's: fusion.RelevanceModel.asked_weight). With the
+    asked (the weight is the embedder's: fusion.RelevanceModel.asked_weight); for a memory
+    of several vectors (core/pieces.py), its best vector's mean. With the
     speaker's name in, every turn of that speaker comes near a question naming them;
     without it, nothing tells two speakers' like facts apart; the mean keeps the name as
     one part of the meaning (README, "The question twice"). One query vector does it: the

@@ -77,11 +77,12 @@ def memories_key(user_id: str) -> str:
     return f"vector_memories:{user_id}"
 
 
-def built_memories(db: Database, user_id: str) -> int | None:
-    """How many memories the current file's vectors are of (written with its build id;
-    None for a file built before it was)."""
+def built_memories(db: Database, user_id: str, build: str | None) -> int | None:
+    """How many memories the vectors of build `build` are of: None for a file built before
+    the count was kept, or by a pai that does not keep it (the count names its build)."""
     row = db.execute("SELECT value FROM meta WHERE key = ?", (memories_key(user_id),)).fetchone()
-    return int(row[0]) if row and str(row[0]).isdigit() else None
+    made, _, memories = str(row[0]).partition(":") if row else ("", "", "")
+    return int(memories) if build and made == build and memories.isdigit() else None
 
 
 def distinct_memories(db: Database, user_id: str) -> int:
@@ -143,7 +144,7 @@ class HnswFiles:
             m = _STAMP.search(path.name)
             if not m or m[2] != build or int(m[1]) > top:
                 continue
-            index = _try_view(path, built_memories(self.db, user_id))
+            index = _try_view(path, built_memories(self.db, user_id, build))
             if index is None or index.ndim != self.dim:
                 continue
             return Loaded(path, index, int(m[1]), m[2]), False
@@ -214,7 +215,7 @@ class HnswFiles:
             self.db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (memories_key(user_id), str(memories)))
+                (memories_key(user_id), f"{build}:{memories}"))
             self.db.execute("DELETE FROM vector_tombstones WHERE user_id = ? AND key <= ?",
                             (user_id, top))
         self.remove(user_id, keep=path)
